@@ -1,0 +1,69 @@
+"""Drive one channel directly, without a dispatcher: for plugin unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+
+from unipost._http import HttpPool
+from unipost.channel import Channel, Context, LookupResult, Prepared, Receipt
+from unipost.models import Post
+
+__all__ = ["adeliver", "check", "deliver", "lookup", "make_context"]
+
+T = TypeVar("T")
+
+
+async def _no_sleep(_seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+def make_context(
+    channel: Channel, *, pool: HttpPool, delivery_key: str = "up1-testkey0000000000000000000000000",
+    attempt: int = 1, post_id: str = "post-1", timeout: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = _no_sleep,
+) -> Context:
+    """A :class:`Context` whose requests go through ``pool`` (pytest-httpx sees them)."""
+    deadline = time.monotonic() + timeout
+
+    async def send(request: httpx.Request) -> httpx.Response:
+        return await pool.send(channel, request, remaining=deadline - time.monotonic())
+
+    return Context(
+        delivery_key=delivery_key, attempt=attempt, post_id=post_id, now=time.monotonic,
+        deadline=deadline, send=send, sleep=sleep,
+    )
+
+
+async def _with_pool(channel: Channel, body: Callable[[Context], Awaitable[T]], **kwargs: object) -> T:
+    pool = HttpPool()
+    try:
+        return await body(make_context(channel, pool=pool, **kwargs))  # type: ignore[arg-type]
+    finally:
+        await pool.aclose()
+
+
+async def adeliver(channel: Channel, post: Post | Prepared, **kwargs: object) -> Receipt:
+    """Prepare (unless given a Prepared) and deliver once; raises the classified error."""
+    prepared = post if isinstance(post, Prepared) else channel.prepare(post)
+    return await _with_pool(channel, lambda ctx: channel.deliver(prepared, ctx), **kwargs)
+
+
+def deliver(channel: Channel, post: Post | Prepared, **kwargs: object) -> Receipt:
+    """Synchronous :func:`adeliver`."""
+    return asyncio.run(adeliver(channel, post, **kwargs))
+
+
+def lookup(channel: Channel, post: Post | Prepared, **kwargs: object) -> LookupResult:
+    """Run the channel's lookup for ``post`` once."""
+    prepared = post if isinstance(post, Prepared) else channel.prepare(post)
+    return asyncio.run(_with_pool(channel, lambda ctx: channel.lookup(prepared, ctx), **kwargs))
+
+
+def check(channel: Channel, **kwargs: object) -> str:
+    """Run the channel's credential/health check once."""
+    return asyncio.run(_with_pool(channel, channel.check, **kwargs))

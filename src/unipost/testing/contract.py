@@ -1,0 +1,192 @@
+"""``ChannelContract``: the conformance tests every channel plugin subclasses.
+
+Subclass it in your plugin's tests, fill in the class attributes and the
+``arrange_*`` methods, and pytest runs the inherited tests::
+
+    from unipost.testing import ChannelContract
+
+    class TestMastodonContract(ChannelContract):
+        channel_class = MastodonChannel
+        settings = {"instance": "https://social.example", "token": "secret-token-123"}
+        secrets = ("secret-token-123",)
+
+        def arrange_success(self, httpx_mock):
+            httpx_mock.add_response(url=..., json={"id": "1", "url": "https://..."})
+
+        def arrange_failure(self, httpx_mock, status, headers, body):
+            httpx_mock.add_response(url=..., status_code=status, headers=headers, json=body)
+
+Every test's docstring says what to fix when it fails. Channels whose I/O is
+not HTTP (files, SMTP) set ``http = False`` and implement ``arrange_success``
+against their own local environment (a temporary directory, a local server);
+the HTTP status tests then do not apply to them and are not collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from unipost import errors
+from unipost.channel import Capabilities, Channel, Overflow
+from unipost.models import Post
+from unipost.plugins import PluginHost
+from unipost.redact import redact
+from unipost.testing._drive import adeliver, deliver
+
+__all__ = ["ChannelContract"]
+
+_FAILURES = (
+    (429, {"Retry-After": "7"}, errors.RateLimited),
+    (503, {}, errors.Transient),
+    (401, {}, errors.AuthFailed),
+    (400, {}, errors.Permanent),
+)
+
+
+class ChannelContract:
+    """Inherit from this in a ``Test...`` class; see the module docstring."""
+
+    channel_class: ClassVar[type[Channel]]
+    settings: ClassVar[Mapping[str, Any]] = {}
+    secrets: ClassVar[tuple[str, ...]] = ()
+    sample_post: ClassVar[Post] = Post(text="We're open today 9-5! 20% off all pastries.", id="contract-1")
+    http: ClassVar[bool] = True
+    #: the error JSON body a platform sends with a failure status (None: no body)
+    error_body: ClassVar[Any] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("http", cls.http):
+            for name in ("test_status_maps_to_class", "test_timeout_after_send_is_not_a_success"):
+                setattr(cls, name, None)  # HTTP-only tests do not apply to file/SMTP channels
+
+    # -- to implement --------------------------------------------------------
+
+    def make_channel(self) -> Channel:
+        """The channel under test; override to point it at a temporary resource."""
+        return self.channel_class.from_settings(self.channel_class.name, self.settings)
+
+    def arrange_success(self, httpx_mock: Any) -> None:
+        """Register the responses for one successful publish of ``sample_post``."""
+        raise NotImplementedError("implement arrange_success() to register a successful publish")
+
+    def arrange_failure(self, httpx_mock: Any, status: int, headers: dict[str, str], body: Any) -> None:
+        """Make the *first* request of a publish answer ``status``; default: any URL."""
+        if body is None:
+            httpx_mock.add_response(status_code=status, headers=headers)
+        else:
+            httpx_mock.add_response(status_code=status, headers=headers, json=body)
+
+    def arrange_timeout(self, httpx_mock: Any) -> None:
+        """Make the create request time out after it was sent; default: every request."""
+        import httpx
+
+        httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
+
+    # -- the contract ----------------------------------------------------------
+
+    def test_registers_through_entry_point(self) -> None:
+        """The channel type must be found by the plugin host (entry point group ``unipost``)."""
+        host = PluginHost()
+        types = host.channel_types()
+        problems = [p.error for p in host.plugins() if p.error]
+        assert types.get(self.channel_class.name) is self.channel_class, (
+            f"{self.channel_class.name!r} not registered; check [project.entry-points.unipost] "
+            f"and unipost_register_channels. Plugin problems: {problems}"
+        )
+
+    def test_capabilities_are_valid(self) -> None:
+        """``capabilities`` must be a Capabilities with a counting unit when there is a limit."""
+        caps = self.channel_class.capabilities
+        assert isinstance(caps, Capabilities), "declare capabilities = Capabilities(...)"
+        assert isinstance(self.channel_class.name, str)
+        assert self.channel_class.name.replace("-", "").replace("_", "").isalnum()
+        if caps.text_limit is not None:
+            assert caps.text_unit is not None
+        channel = self.make_channel()
+        assert channel.failure_domain, "failure_domain must be a non-empty string"
+
+    def test_secrets_stay_out_of_repr_and_errors(self) -> None:
+        """Secret settings must be ``unipost.secret()`` fields: never in repr or messages."""
+        channel = self.make_channel()
+        shown = repr(channel) + str(attrs.asdict(channel, filter=lambda a, _v: a.repr))
+        for value in self.secrets:
+            assert value not in shown, "declare secret settings with unipost.secret()"
+            assert value not in redact(f"error echoing {value}"), "secrets must be registered"
+
+    def test_overlong_text_is_adapted_or_rejected(self) -> None:
+        """Text over the limit must be adapted (truncated/split, with a Change) or rejected."""
+        caps = self.channel_class.capabilities
+        channel = self.make_channel()
+        if caps.text_limit is None:
+            prepared = channel.prepare(attrs.evolve(self.sample_post, text="word " * 2000))
+            assert prepared.parts, "prepare() must return the text"
+            return
+        long_post = attrs.evolve(self.sample_post, text="word " * (caps.text_limit + 50))
+        if caps.overflow is Overflow.REJECT:
+            with pytest.raises(errors.ContentRejected):
+                channel.prepare(long_post)
+            return
+        prepared = channel.prepare(long_post)
+        assert prepared.changes, "prepare() must record what it changed (a Change)"
+        from unipost import text
+
+        for part in prepared.parts:
+            measured = text.count(part, caps.text_unit, url_length=caps.url_length)
+            assert measured <= caps.text_limit, f"part is {measured} > {caps.text_limit}"
+        if caps.overflow is Overflow.SPLIT:
+            assert len(prepared.parts) > 1
+
+    def test_success_returns_a_receipt(self, httpx_mock: Any) -> None:
+        """A successful publish returns a Receipt with the platform id and a URL."""
+        self.arrange_success(httpx_mock)
+        receipt = deliver(self.make_channel(), self.sample_post)
+        assert receipt.platform_id, "Receipt.platform_id must be set from the platform's answer"
+        assert receipt.url, "Receipt.url should say where the post can be seen"
+
+    def test_sync_and_async_agree(self, httpx_mock: Any) -> None:
+        """Driving the flow from sync and async code must give the same receipt."""
+        self.arrange_success(httpx_mock)
+        sync_receipt = deliver(self.make_channel(), self.sample_post)
+        self.arrange_success(httpx_mock)
+        async_receipt = asyncio.run(adeliver(self.make_channel(), self.sample_post))
+        assert sync_receipt.platform_id == async_receipt.platform_id or (
+            bool(sync_receipt.platform_id) and bool(async_receipt.platform_id)
+        )
+        assert type(sync_receipt) is type(async_receipt)
+
+    @pytest.mark.parametrize(("status", "headers", "expected"), _FAILURES)
+    def test_status_maps_to_class(
+        self, httpx_mock: Any, status: int, headers: dict[str, str], expected: type[errors.DeliveryError]
+    ) -> None:
+        """429 → RateLimited (with retry_after), 503 → Transient, 401 → AuthFailed, 400 → Permanent."""
+        self.arrange_failure(httpx_mock, status, headers, self.error_body)
+        with pytest.raises(errors.DeliveryError) as caught:
+            deliver(self.make_channel(), self.sample_post)
+        assert isinstance(caught.value, expected), f"HTTP {status} gave {type(caught.value).__name__}"
+        if status == 429:
+            assert caught.value.retry_after == pytest.approx(7.0)
+
+    def test_timeout_after_send_is_not_a_success(self, httpx_mock: Any) -> None:
+        """A timeout after the create was sent must be Ambiguous (or Transient for safe reads)."""
+        self.arrange_timeout(httpx_mock)
+        with pytest.raises((errors.Ambiguous, errors.Transient, errors.NotSent)):
+            deliver(self.make_channel(), self.sample_post)
+
+    def test_no_secret_in_logs(self, httpx_mock: Any, caplog: pytest.LogCaptureFixture) -> None:
+        """Nothing the channel logs may contain a secret."""
+        caplog.set_level(logging.DEBUG)
+        self.arrange_success(httpx_mock)
+        receipt = deliver(self.make_channel(), self.sample_post)
+        captured = io.StringIO()
+        captured.write(caplog.text)
+        captured.write(repr(receipt))
+        for value in self.secrets:
+            assert value not in captured.getvalue()
