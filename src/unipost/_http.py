@@ -9,6 +9,7 @@ can stand in for the network in tests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Callable
 
@@ -17,10 +18,23 @@ import httpx
 
 from unipost.channel import Channel
 from unipost.classify import error_for_exception
+from unipost.redact import redact
 
-__all__ = ["HttpPool", "USER_AGENT"]
+__all__ = ["USER_AGENT", "HttpPool"]
 
 USER_AGENT = "unipost/0.1 (+https://pypi.org/project/unipost/)"
+
+
+class _RedactingFilter(logging.Filter):
+    """httpx logs every request URL at INFO, and URLs carry secrets (webhooks, bot tokens)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactingFilter())
 
 
 @attrs.define
