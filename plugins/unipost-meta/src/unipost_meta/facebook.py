@@ -1,0 +1,193 @@
+"""Facebook Page posts: text, links, one photo or several, optionally scheduled by Facebook."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import httpx
+
+from unipost import hookimpl
+from unipost.channel import (
+    Absent,
+    Capabilities,
+    Change,
+    Context,
+    Flow,
+    Found,
+    Idempotency,
+    LookupResult,
+    Prepared,
+    Receipt,
+    Unknown,
+)
+from unipost.errors import DeliveryError, InvalidMedia, Permanent
+from unipost.models import Media, Post
+from unipost.text import TextUnit
+from unipost_meta.graph import (
+    GraphChannel,
+    body_of,
+    created_id,
+    expect,
+    lookup_since,
+    numeric_id,
+    recent_match,
+)
+
+if TYPE_CHECKING:
+    from unipost.plugins import Register
+
+__all__ = ["FacebookChannel", "unipost_register_channels"]
+
+_IMAGES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp", "image/heic"}
+)
+
+
+def post_url(post_id: str) -> str:
+    """A working link to a Page post when Graph does not give ``permalink_url``."""
+    return f"https://www.facebook.com/{post_id}"
+
+
+@attrs.frozen(kw_only=True)
+class FacebookChannel(GraphChannel):
+    """A Facebook Page, posting with a Page access token.
+
+    Without media the link goes in ``link`` (Facebook shows a preview card);
+    with photos it is appended to the text, since photo posts take no link.
+    """
+
+    name: ClassVar[str] = "facebook"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        text_limit=63206,  # uncertain (platforms.md §1); Facebook truncates nothing below it
+        text_unit=TextUnit.CHARACTERS,
+        max_media=10,
+        media_types=_IMAGES,
+        max_media_bytes=4 * 1024 * 1024,
+        link_cards=True,
+        hashtags=True,
+        idempotency=Idempotency.LOOKUP,
+    )
+    permissions: ClassVar[tuple[str, ...]] = ("pages_manage_posts", "pages_read_engagement")
+
+    page_id: str = attrs.field(converter=str, validator=numeric_id)
+    #: Let Facebook hold posts with ``publish_at`` (10 min to 30 days ahead), not the outbox.
+    native_scheduling: bool = False
+
+    # -- rendering -------------------------------------------------------
+
+    def link_suffix(self, post: Post, body: str) -> str:
+        if not post.media:
+            return ""  # sent as the ``link`` parameter: a preview card instead of a bare URL
+        return super().link_suffix(post, body)
+
+    def prepare(self, post: Post) -> Prepared:
+        prepared = super().prepare(post)
+        media = prepared.post.media
+        kind = "album" if len(media) > 1 else "photo" if media else "feed"
+        payload: dict[str, Any] = {"kind": kind}
+        changes = list(prepared.changes)
+        when = prepared.post.publish_at
+        if self.native_scheduling and when is not None:
+            payload["scheduled_publish_time"] = int(when.timestamp())
+            changes.append(
+                Change(
+                    kind="scheduled",
+                    detail=f"Facebook publishes it at {when.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
+                )
+            )
+        return attrs.evolve(prepared, changes=tuple(changes), payload=payload)
+
+    # -- delivery --------------------------------------------------------
+
+    def _photo(
+        self, media: Media, *, message: str | None, extra: dict[str, Any], safe: bool = False
+    ) -> httpx.Request:
+        params: dict[str, Any] = {"message": message or None, "alt_text_custom": media.alt, **extra}
+        if media.url is not None:
+            return self.post(self.page_id, "photos", data={**params, "url": media.url}, safe=safe)
+        try:
+            content = media.read()
+        except InvalidMedia as exc:
+            raise Permanent(f"the photo can no longer be read: {exc.problem}") from exc
+        files = {"source": (media.filename or "photo", content, media.mime_type)}
+        return self.post(self.page_id, "photos", data=params, files=files, safe=safe)
+
+    def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
+        """One request for text or one photo; for several, unpublished uploads then one post."""
+        post = prepared.post
+        schedule = prepared.payload.get("scheduled_publish_time")
+        timing: dict[str, Any] = (
+            {"published": False, "scheduled_publish_time": schedule} if schedule else {}
+        )
+        message = prepared.text or None
+        if not post.media:
+            data = {"message": message, "link": post.link, **timing}
+            response = yield from expect(self.post(self.page_id, "feed", data=data))
+            post_id = created_id(response, "Facebook post")
+        elif len(post.media) == 1:
+            response = yield from expect(self._photo(post.media[0], message=message, extra=timing))
+            story = (body_of(response) or {}).get("post_id")
+            post_id = str(story) if story else created_id(response, "Facebook photo")
+        else:
+            # Unpublished photos are invisible until attached, so uploading them is safe to repeat.
+            hold: dict[str, Any] = (
+                {"published": False, "temporary": True} if schedule else {"published": False}
+            )
+            photo_ids = []
+            for item in post.media:
+                response = yield from expect(self._photo(item, message=None, extra=hold, safe=True))
+                photo_ids.append(created_id(response, "Facebook photo upload", visible=False))
+            data = {
+                "message": message,
+                "attached_media": [{"media_fbid": photo_id} for photo_id in photo_ids],
+                **timing,
+            }
+            response = yield from expect(self.post(self.page_id, "feed", data=data))
+            post_id = created_id(response, "Facebook post")
+        url = yield from self._permalink(post_id)
+        extra = {"scheduled_publish_time": schedule} if schedule else {}
+        return Receipt(platform_id=post_id, url=url, extra=extra)
+
+    def _permalink(self, post_id: str) -> Flow[str]:
+        """The canonical URL; once the create succeeded, a failed read must not fail delivery."""
+        try:
+            response = yield from expect(self.get(post_id, params={"fields": "permalink_url"}))
+        except DeliveryError:
+            return post_url(post_id)
+        link = (body_of(response) or {}).get("permalink_url")
+        return link if isinstance(link, str) and link else post_url(post_id)
+
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
+        """Search the Page's recent (or scheduled) posts for one with the same text."""
+        if not prepared.text.strip():
+            return Unknown("a Facebook post without text cannot be matched")
+        edge = "scheduled_posts" if prepared.payload.get("scheduled_publish_time") else "posts"
+        fields = {"fields": "id,message,created_time,permalink_url", "limit": 25}
+        response = yield from expect(self.get(self.page_id, edge, params=fields))
+        match = recent_match(
+            (body_of(response) or {}).get("data"),
+            "message",
+            prepared.text,
+            since=lookup_since(prepared),
+        )
+        if match is None:
+            return Absent()
+        post_id = str(match.get("id"))
+        link = match.get("permalink_url")
+        return Found(
+            Receipt(platform_id=post_id, url=link if isinstance(link, str) else post_url(post_id))
+        )
+
+    def identity_request(self) -> httpx.Request:
+        return self.get(self.page_id, params={"fields": "id,name"})
+
+    def describe_identity(self, body: Mapping[str, Any]) -> str:
+        return f"Facebook Page {body.get('name') or self.page_id}"
+
+
+@hookimpl
+def unipost_register_channels(register: Register) -> None:
+    register(FacebookChannel)

@@ -1,0 +1,718 @@
+"""The Graph API layer the four Meta channels share.
+
+Facebook, Instagram, WhatsApp and Threads speak one API: the same version
+prefix, token handling, ``appsecret_proof``, error body and usage headers.
+This module keeps that knowledge in one place, so an error code or a header
+is mapped once and all four channels agree on it (they also share one failure
+domain, ``meta``: one outage, one breaker).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Generator, Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from unipost.channel import (
+    Absent,
+    Change,
+    Channel,
+    Context,
+    Flow,
+    Found,
+    LookupResult,
+    Pause,
+    Prepared,
+    Receipt,
+    Unknown,
+    secret,
+)
+from unipost.classify import error_for_status, parse_retry_after, request_id
+from unipost.errors import (
+    Ambiguous,
+    AuthFailed,
+    ContentRejected,
+    DeliveryError,
+    DuplicateSignal,
+    ErrorClass,
+    Forbidden,
+    Permanent,
+    QuotaExhausted,
+    RateLimited,
+    Transient,
+)
+from unipost.models import Media, Post
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "ContainerChannel",
+    "GraphChannel",
+    "GraphError",
+    "appsecret_proof",
+    "error_for_graph",
+    "form",
+    "numeric_id",
+    "usage_wait",
+]
+
+#: The Graph API version every call is pinned to unless ``api_version`` is set.
+DEFAULT_API_VERSION = "v23.0"
+GRAPH_URL = "https://graph.facebook.com"
+FAILURE_DOMAIN = "meta"
+
+# Meta gives no wait for app-level (X-App-Usage) throttling; usage is measured
+# over a rolling hour and usually drops below 100 % within minutes.
+THROTTLE_WAIT = 300.0
+# Code 368 is a temporary policy block; Meta asks for a long back-off.
+POLICY_BLOCK_WAIT = 3600.0
+# WhatsApp allows about one message per 6 s to one recipient (131056).
+PAIR_RATE_WAIT = 6.0
+
+_VERSION = re.compile(r"v\d+\.\d+")
+_RATE_CODES = frozenset({4, 17, 32, 613, 130429, 131056, 131048})
+_BUC_CODES = range(80000, 80015)  # Business Use Case throttles: 80001 Pages, 80002 IG, 80007 WABA
+_AUTH_SUBCODES = {
+    458: "the app is not installed for this user",
+    459: "the user must log in at facebook.com to pass a checkpoint",
+    460: "the password changed, so the token was revoked",
+    463: "the token has expired",
+    464: "the user is not confirmed",
+    467: "the token is invalid (logged out or revoked)",
+}
+# Instagram's 2207xxx subcodes, mapped by what they say about retrying.
+_INSTAGRAM_SUBCODES: dict[int, tuple[ErrorClass, str]] = {
+    2207001: (ErrorClass.TRANSIENT, "Instagram had a server error processing the media"),
+    2207003: (ErrorClass.TRANSIENT, "Instagram took too long to download the media"),
+    2207004: (ErrorClass.PERMANENT, "the image is too large (the limit is 8 MB)"),
+    2207005: (ErrorClass.PERMANENT, "the media format is not supported (use JPEG images)"),
+    2207006: (ErrorClass.PERMANENT, "the media was not found at its URL or is not public"),
+    2207008: (ErrorClass.TRANSIENT, "the container expired or does not exist; a new one is needed"),
+    2207009: (ErrorClass.PERMANENT, "the aspect ratio is not supported (4:5 to 1.91:1)"),
+    2207010: (ErrorClass.PERMANENT, "the caption is too long"),
+    2207020: (ErrorClass.TRANSIENT, "the media expired before publishing; upload it again"),
+    2207026: (ErrorClass.PERMANENT, "the video format is not supported"),
+    2207027: (ErrorClass.TRANSIENT, "the media is not ready for publishing yet"),
+    2207032: (ErrorClass.TRANSIENT, "Instagram could not create the media; try again"),
+    2207042: (ErrorClass.QUOTA_EXHAUSTED, "the account reached its daily publishing limit"),
+    2207050: (ErrorClass.FORBIDDEN, "the account is inactive or restricted"),
+    2207051: (ErrorClass.FORBIDDEN, "Instagram blocked the action (suspected spam)"),
+    2207052: (ErrorClass.PERMANENT, "the media could not be fetched from its URL"),
+    2207053: (ErrorClass.TRANSIENT, "Instagram had an unknown upload error"),
+    2207057: (ErrorClass.PERMANENT, "the video thumbnail offset is invalid"),
+}
+# "Not ready yet" answers that say is_transient=false but succeed after polling.
+_NOT_READY = frozenset({(9007, None), (9007, 2207027), (24, 4279009)})
+_WHATSAPP_WINDOW = (
+    "outside the 24-hour window: configure a template (free-form WhatsApp messages may only "
+    "answer a customer who wrote within the last 24 hours; set template = {...} for this channel)"
+)
+_WHATSAPP_CODES: dict[int, tuple[ErrorClass, str]] = {
+    131000: (ErrorClass.TRANSIENT, "WhatsApp had an internal error"),
+    131016: (ErrorClass.TRANSIENT, "WhatsApp is temporarily unavailable"),
+    131008: (ErrorClass.PERMANENT, "a required parameter is missing"),
+    131009: (ErrorClass.PERMANENT, "a parameter value is invalid"),
+    131026: (ErrorClass.PERMANENT, "the message could not be delivered to this number"),
+    131047: (ErrorClass.PERMANENT, _WHATSAPP_WINDOW),
+    131051: (ErrorClass.PERMANENT, "the message type is not supported"),
+    132000: (ErrorClass.PERMANENT, "the template's parameter count does not match"),
+    132001: (
+        ErrorClass.PERMANENT,
+        "the template name or language does not exist (or is not approved)",
+    ),
+    132018: (ErrorClass.PERMANENT, "a template parameter has a newline, tab or too many spaces"),
+    133010: (ErrorClass.PERMANENT, "the business phone number is not registered"),
+}
+
+
+def appsecret_proof(token: str, app_secret: str) -> str:
+    """HMAC-SHA256 of the token keyed by the app secret, as Graph's ``appsecret_proof``."""
+    return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def form(params: Mapping[str, Any]) -> dict[str, str]:
+    """Graph parameters as form fields: booleans lower-case, lists and objects as JSON."""
+    fields: dict[str, str] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            fields[name] = "true" if value else "false"
+        elif isinstance(value, list | tuple | dict):
+            fields[name] = json.dumps(value, separators=(",", ":"))
+        else:
+            fields[name] = str(value)
+    return fields
+
+
+def _json_header(headers: httpx.Headers, name: str) -> Any:
+    raw = headers.get(name)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def usage_wait(headers: httpx.Headers) -> float | None:
+    """Seconds to wait according to ``X-Business-Use-Case-Usage`` / ``X-App-Usage``.
+
+    None when the headers say nothing is throttled. A BUC entry's
+    ``estimated_time_to_regain_access`` (minutes) wins; a usage at 100 % with
+    no estimate waits :data:`THROTTLE_WAIT`.
+    """
+    entries: list[Mapping[str, Any]] = []
+    buc = _json_header(headers, "x-business-use-case-usage")
+    if isinstance(buc, Mapping):
+        for value in buc.values():
+            if isinstance(value, list):
+                entries.extend(e for e in value if isinstance(e, Mapping))
+    app = _json_header(headers, "x-app-usage")
+    if isinstance(app, Mapping):
+        entries.append(app)
+    if not entries:
+        return None
+    regain = max(_number(e.get("estimated_time_to_regain_access")) for e in entries)
+    if regain > 0:
+        return regain * 60
+    usage = max(
+        _number(e.get(key))
+        for e in entries
+        for key in ("call_count", "total_time", "total_cputime")
+    )
+    return THROTTLE_WAIT if usage >= 100 else None
+
+
+@attrs.frozen(kw_only=True)
+class GraphError:
+    """The ``error`` object of a Graph response body."""
+
+    message: str
+    code: int | None = None
+    subcode: int | None = None
+    type: str | None = None
+    user_message: str | None = None
+    is_transient: bool = False
+    fbtrace_id: str | None = None
+
+    @classmethod
+    def parse(cls, response: httpx.Response) -> GraphError | None:
+        """The error in ``response``'s body, whatever its HTTP status; None if there is none."""
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            return None
+
+        def integer(value: Any) -> int | None:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+
+        return cls(
+            message=str(error.get("message") or "Graph API error"),
+            code=integer(error.get("code")),
+            subcode=integer(error.get("error_subcode")),
+            type=error.get("type") if isinstance(error.get("type"), str) else None,
+            user_message=error.get("error_user_msg")
+            if isinstance(error.get("error_user_msg"), str)
+            else None,
+            is_transient=error.get("is_transient") is True,
+            fbtrace_id=error.get("fbtrace_id")
+            if isinstance(error.get("fbtrace_id"), str)
+            else None,
+        )
+
+    @property
+    def platform_code(self) -> str | None:
+        if self.code is None:
+            return None if self.subcode is None else str(self.subcode)
+        return str(self.code) if self.subcode is None else f"{self.code}/{self.subcode}"
+
+
+def _instagram_subcode(text: str) -> int | None:
+    match = re.search(r"\b2207\d{3}\b", text)
+    return int(match.group()) if match else None
+
+
+def error_for_graph(response: httpx.Response) -> DeliveryError | None:
+    """Map a Graph response onto the shared classes, by error code, never by HTTP status alone.
+
+    Graph answers some errors with HTTP 200 and others with 400 or 500 whatever
+    they mean, and gives rate limits the same ``type`` as auth failures, so the
+    body's ``code`` and ``error_subcode`` decide. Unknown codes fall back to
+    the HTTP status (>= 500 transient, other 4xx permanent).
+    """
+    error = GraphError.parse(response)
+    if error is None:
+        return error_for_status(response)
+    code, subcode = error.code, error.subcode
+    message = error.message
+    if error.user_message and error.user_message not in message:
+        message = f"{message} ({error.user_message})"
+    common: dict[str, Any] = {
+        "status": response.status_code,
+        "platform_code": error.platform_code,
+        "request_id": error.fbtrace_id or request_id(response),
+        "detail": {"type": error.type} if error.type else {},
+    }
+
+    def make(error_class: ErrorClass, text: str, **extra: Any) -> DeliveryError:
+        return DeliveryError.of(error_class, text, **common, **extra)
+
+    if (code, subcode) in _NOT_READY or (code, None) in _NOT_READY:
+        common["detail"]["not_ready"] = True
+        return Transient(f"{message}: the media is still being processed", **common)
+    instagram = subcode if subcode in _INSTAGRAM_SUBCODES else None
+    if instagram is not None:
+        error_class, meaning = _INSTAGRAM_SUBCODES[instagram]
+        if error_class is ErrorClass.TRANSIENT and instagram == 2207027:
+            common["detail"]["not_ready"] = True
+        return make(error_class, f"{meaning}: {message}")
+    if code == 190 or code == 102:
+        why = _AUTH_SUBCODES.get(subcode or 0, "the token was rejected")
+        return AuthFailed(f"{why}: {message} — create a new token", **common)
+    if code in _RATE_CODES or (code is not None and code in _BUC_CODES):
+        wait = usage_wait(response.headers) or parse_retry_after(response.headers)
+        if wait is None and code == 131056:
+            wait = PAIR_RATE_WAIT
+        return RateLimited(message, retry_after=wait, **common)
+    if code == 341:
+        return QuotaExhausted(f"the app reached its Graph API limit: {message}", **common)
+    if code == 368:
+        return Forbidden(
+            f"temporarily blocked for a policy reason; wait at least an hour: {message}",
+            retry_after=POLICY_BLOCK_WAIT,
+            **common,
+        )
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        return Forbidden(
+            f"missing permission: {message} — grant it to the app and make a new token", **common
+        )
+    if code == 506:
+        return DuplicateSignal(f"Facebook says this post already exists: {message}", **common)
+    if code in _WHATSAPP_CODES:
+        error_class, meaning = _WHATSAPP_CODES[code]
+        return make(error_class, f"{meaning} ({message})")
+    if code == 1:
+        return Transient(message, may_have_applied=True, **common)
+    if code == 2:
+        return Transient(message, **common)
+    if code == 100:
+        return Permanent(f"invalid parameter: {message}", **common)
+    if error.is_transient:
+        return Transient(message, **common)
+    fallback = error_for_status(response, message=message)
+    if fallback is None:  # an error body with HTTP 200: the platform refused
+        return Permanent(message, **common)
+    return make(
+        fallback.error_class,
+        message,
+        retry_after=fallback.retry_after,
+        may_have_applied=fallback.may_have_applied,
+    )
+
+
+def check_version(_instance: Any, attribute: Any, value: str) -> None:
+    if not _VERSION.fullmatch(value):
+        raise ValueError(f"{attribute.name} {value!r} is not a Graph API version like 'v23.0'")
+
+
+def numeric_id(_instance: Any, attribute: Any, value: str) -> None:
+    """Graph account ids are numbers; a name or URL here is a common copy-paste slip."""
+    if not value.isdigit():
+        raise ValueError(
+            f"{attribute.name} {value!r} must be the numeric id Graph gives the account"
+        )
+
+
+def strip_slash(value: str) -> str:
+    return value.rstrip("/")
+
+
+def check_base_url(_instance: Any, attribute: Any, value: str) -> None:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"{attribute.name} {value!r} is not an http(s) URL")
+
+
+def expect(
+    request: httpx.Request,
+) -> Generator[httpx.Request | Pause, httpx.Response | None, httpx.Response]:
+    """Yield ``request`` and return its response (``yield from expect(...)`` in a flow)."""
+    response = yield request
+    if response is None:
+        raise TypeError("the core answered a request with no response")
+    return response
+
+
+def body_of(response: httpx.Response) -> dict[str, Any] | None:
+    """The JSON object in a success body, or None when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def created_id(
+    response: httpx.Response, what: str, *, key: str = "id", visible: bool = True
+) -> str:
+    """The id of what a create made; a 2xx without one is Ambiguous when it may be visible."""
+    body = body_of(response)
+    value = body.get(key) if body else None
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+        return str(value)
+    text = f"{what}: HTTP {response.status_code} without an {key!r} in the answer"
+    if visible:
+        raise Ambiguous(text + " (the post may have been created)", status=response.status_code)
+    raise Transient(text, status=response.status_code)
+
+
+def _timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        try:
+            return dt.datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+
+
+def same_text(published: Any, expected: str) -> bool:
+    """Whether a text read back from Graph is the one we sent (whitespace-insensitive)."""
+    if not isinstance(published, str) or not expected.strip():
+        return False
+    return " ".join(published.split()) == " ".join(expected.split())
+
+
+def recent_match(
+    items: Any, text_field: str, expected: str, *, since: float
+) -> Mapping[str, Any] | None:
+    """The newest item created after ``since`` whose text is ``expected``."""
+    if not isinstance(items, list):
+        return None
+    best: tuple[float, Mapping[str, Any]] | None = None
+    for item in items:
+        if not isinstance(item, Mapping) or not same_text(item.get(text_field), expected):
+            continue
+        created = _timestamp(item.get("created_time") or item.get("timestamp"))
+        if created is None or created < since:
+            continue
+        if best is None or created > best[0]:
+            best = (created, item)
+    return None if best is None else best[1]
+
+
+def lookup_since(prepared: Prepared) -> float:
+    """Oldest creation time a delivery of ``prepared`` could have (its TTL, plus clock slack).
+
+    Every attempt happens within the post's TTL after it was queued, so an
+    older post with the same text is an earlier, different publication.
+    """
+    return time.time() - prepared.post.ttl.total_seconds() - 300
+
+
+@attrs.frozen(kw_only=True)
+class GraphChannel(Channel):
+    """Settings and request building shared by every Graph channel."""
+
+    token: str = secret()
+    app_secret: str | None = secret(default=None)
+    api_version: str = attrs.field(default=DEFAULT_API_VERSION, validator=check_version)
+    base_url: str = attrs.field(default=GRAPH_URL, converter=strip_slash, validator=check_base_url)
+
+    #: Permissions ``check`` requires in the token's scopes (read from ``/debug_token``).
+    permissions: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def failure_domain(self) -> str:
+        """Meta products fail together: one breaker for Facebook, Instagram, WhatsApp, Threads."""
+        return FAILURE_DOMAIN
+
+    def url(self, *path: str) -> str:
+        return "/".join((self.base_url, self.api_version, *path))
+
+    def _auth(self, params: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, str]]:
+        query = form(params or {})
+        if self.app_secret:
+            query["appsecret_proof"] = appsecret_proof(self.token, self.app_secret)
+        return {"Authorization": f"Bearer {self.token}"}, query
+
+    def get(self, *path: str, params: Mapping[str, Any] | None = None) -> httpx.Request:
+        """A read: GET is safe to repeat, so a timeout on it is Transient."""
+        headers, query = self._auth(params)
+        return httpx.Request("GET", self.url(*path), params=query, headers=headers)
+
+    def post(
+        self,
+        *path: str,
+        data: Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        safe: bool = False,
+    ) -> httpx.Request:
+        """A write. ``safe`` marks writes that cannot create anything visible (uploads)."""
+        headers, query = self._auth(None)
+        extensions = {"unipost.safe": True} if safe else {}
+        if json_body is not None:
+            return httpx.Request(
+                "POST",
+                self.url(*path),
+                params=query,
+                headers=headers,
+                json=json_body,
+                extensions=extensions,
+            )
+        return httpx.Request(
+            "POST",
+            self.url(*path),
+            params=query,
+            headers=headers,
+            data=form(data or {}),
+            files=files,
+            extensions=extensions,
+        )
+
+    def classify(self, response: httpx.Response) -> DeliveryError | None:
+        return error_for_graph(response)
+
+    # -- check ---------------------------------------------------------------
+
+    def identity_request(self) -> httpx.Request:
+        """The read that proves the token works for the configured account."""
+        return self.get("me", params={"fields": "id,name"})
+
+    def describe_identity(self, body: Mapping[str, Any]) -> str:
+        return f"{self.name} {body.get('name') or body.get('id') or '?'}"
+
+    def check_flow(self, ctx: Context) -> Flow[str]:
+        """Verify the token on the account, then its permissions when Graph will say."""
+        response = yield from expect(self.identity_request())
+        described = self.describe_identity(body_of(response) or {})
+        if not self.permissions:
+            return described
+        try:
+            response = yield from expect(
+                self.get("debug_token", params={"input_token": self.token})
+            )
+        except (Forbidden, Permanent) as error:
+            return f"{described}; permissions not verified ({error.message})"
+        data = (body_of(response) or {}).get("data")
+        if not isinstance(data, Mapping):
+            return f"{described}; permissions not verified (no data from debug_token)"
+        if data.get("is_valid") is False:
+            raise AuthFailed("debug_token says the token is no longer valid — create a new token")
+        scopes = data.get("scopes")
+        if not isinstance(scopes, list):
+            return f"{described}; permissions not verified (no scopes in debug_token)"
+        missing = [p for p in self.permissions if p not in scopes]
+        if missing:
+            raise Forbidden(
+                f"the token lacks {', '.join(missing)} — grant it to the app and make a new token"
+            )
+        expires = _number(data.get("expires_at"))
+        if expires > 0:
+            days = (expires - time.time()) / 86400
+            return f"{described}; permissions ok; token expires in {max(days, 0):.0f} days"
+        return f"{described}; permissions ok"
+
+
+def _check_media_host(_instance: Any, attribute: Any, value: str | None) -> None:
+    if value is not None and not value.startswith("https://"):
+        raise ValueError(f"{attribute.name} {value!r} must be an https:// URL Meta can fetch from")
+
+
+def _media_host(value: str | None) -> str | None:
+    return None if value is None else value.rstrip("/") + "/"
+
+
+@attrs.frozen(kw_only=True)
+class ContainerChannel(GraphChannel):
+    """Instagram and Threads: media containers are made, polled, then published.
+
+    A container is invisible until published, and one container publishes at
+    most once. So creating containers is safe to repeat, and an ambiguous
+    publish can be settled by reading the container's status.
+    """
+
+    #: A base URL of a directory the business publishes; local files are referred to under it.
+    media_host: str | None = attrs.field(
+        default=None, converter=_media_host, validator=_check_media_host
+    )
+    #: Longest time to wait for Meta to process a container within one attempt (seconds).
+    poll_timeout: float = 300.0
+
+    create_edge: ClassVar[str]
+    publish_edge: ClassVar[str]
+    text_field: ClassVar[str]  # "caption" on Instagram, "text" on Threads
+    status_field: ClassVar[str]  # "status_code" on Instagram, "status" on Threads
+    status_detail: ClassVar[str]  # where the reason of an ERROR is given
+    media_list_edge: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def user_id(self) -> str:
+        """The account whose edges (``/{id}/media``, ``/{id}/threads``) are used."""
+
+    def hosted(self, post: Post) -> tuple[Post, list[Change]]:
+        """``post`` (its variant applied) with local files referred to under ``media_host``."""
+        post = post.for_channel(self.id)
+        if self.media_host is None or all(m.url for m in post.media):
+            return post, []
+        changes: list[Change] = []
+        media: list[Media] = []
+        for index, item in enumerate(post.media):
+            if item.url is not None:
+                media.append(item)
+                continue
+            name = item.filename or ""
+            if "." not in name or name == "upload":
+                raise ContentRejected(
+                    f"{self.id}.media[{index}]",
+                    "the file has no name to publish it under media_host",
+                    "use Media.from_path(), or Media.from_bytes(data, filename='name.jpg')",
+                )
+            url = self.media_host + quote(name)
+            media.append(attrs.evolve(item, url=url, path=None, data=None))
+            changes.append(Change(kind="media_hosted", detail=f"{name} is fetched from {url}"))
+        return attrs.evolve(post, media=tuple(media), variants={}), changes
+
+    def container_status(self, container_id: str) -> httpx.Request:
+        return self.get(
+            container_id, params={"fields": f"{self.status_field},{self.status_detail}"}
+        )
+
+    def wait_until_ready(self, container_id: str, ctx: Context) -> Flow[str]:
+        """Poll a container until Meta has processed it; return its final status.
+
+        The wait is a :class:`~unipost.Pause`, so the core serves other
+        deliveries meanwhile. Giving up is Transient: nothing visible exists.
+        """
+        started = ctx.now()
+        delay = 1.0
+        while True:
+            response = yield from expect(self.container_status(container_id))
+            body = body_of(response) or {}
+            status = body.get(self.status_field)
+            if status in ("FINISHED", "PUBLISHED"):
+                return str(status)
+            if status == "ERROR":
+                detail = str(body.get(self.status_detail) or "no reason given")
+                subcode = _instagram_subcode(detail)
+                if subcode in _INSTAGRAM_SUBCODES:
+                    error_class, meaning = _INSTAGRAM_SUBCODES[subcode]
+                    raise DeliveryError.of(
+                        error_class, f"{meaning}: {detail}", platform_code=subcode
+                    )
+                raise Permanent(f"Meta could not process the media: {detail}")
+            if status == "EXPIRED":
+                raise Transient(f"container {container_id} expired before it was published")
+            waited = ctx.now() - started
+            if waited + delay > self.poll_timeout or delay >= ctx.remaining():
+                raise Transient(
+                    f"the media was still processing after {waited:.0f} s "
+                    f"(status {status or 'unknown'})",
+                    retry_after=30.0,
+                )
+            yield Pause(delay)
+            delay = min(delay * 2, 30.0)
+
+    def create_container(self, params: Mapping[str, Any]) -> Flow[str]:
+        """Make one container; safe to repeat, since nothing is visible before publishing."""
+        response = yield from expect(
+            self.post(self.user_id, self.create_edge, data=params, safe=True)
+        )
+        return created_id(response, f"{self.name} container", visible=False)
+
+    def publish_container(self, container_id: str, prepared: Prepared, ctx: Context) -> Flow[str]:
+        """Publish a ready container; return the media id.
+
+        "Not ready" answers are retried after a pause. A timeout is settled by
+        the container's status: still FINISHED means it was not published and
+        publishing the same container again cannot post twice; PUBLISHED means
+        it went out, and the new media is found among the account's recent ones.
+        """
+        for attempt in range(4):
+            try:
+                response = yield from expect(
+                    self.post(self.user_id, self.publish_edge, data={"creation_id": container_id})
+                )
+            except Transient as error:
+                if not error.detail.get("not_ready") or attempt == 3 or ctx.remaining() < 5:
+                    raise
+                yield Pause(2.0 * (attempt + 1))
+                continue
+            except Ambiguous as doubt:
+                if attempt > 0:
+                    raise
+                status = yield from self._status_after_doubt(container_id)
+                if status == "PUBLISHED":
+                    found = yield from self.find_recent(prepared)
+                    if found is not None:
+                        return found
+                    raise doubt from None
+                if status != "FINISHED":
+                    raise doubt from None
+                continue
+            return created_id(response, f"{self.name} publish")
+        raise Transient("the media did not become ready for publishing")  # pragma: no cover
+
+    def _status_after_doubt(self, container_id: str) -> Flow[str | None]:
+        try:
+            response = yield from expect(self.container_status(container_id))
+        except DeliveryError:
+            return None
+        status = (body_of(response) or {}).get(self.status_field)
+        return status if isinstance(status, str) else None
+
+    def find_recent(self, prepared: Prepared) -> Flow[str | None]:
+        """The id of a recent post of this account with ``prepared``'s text, if any."""
+        fields = f"id,{self.text_field},timestamp"
+        response = yield from expect(
+            self.get(self.user_id, self.media_list_edge, params={"fields": fields, "limit": 25})
+        )
+        match = recent_match(
+            (body_of(response) or {}).get("data"),
+            self.text_field,
+            prepared.text,
+            since=lookup_since(prepared),
+        )
+        return None if match is None else str(match.get("id"))
+
+    def permalink(self, media_id: str) -> Flow[str | None]:
+        """The post's public URL; a failure here must not fail a delivery that happened."""
+        try:
+            response = yield from expect(self.get(media_id, params={"fields": "permalink"}))
+        except DeliveryError:
+            return None
+        link = (body_of(response) or {}).get("permalink")
+        return link if isinstance(link, str) else None
+
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
+        """Find a post with the same text among the account's recent ones."""
+        if not prepared.text.strip():
+            return Unknown(f"{self.name} cannot match a post without text")
+        media_id = yield from self.find_recent(prepared)
+        if media_id is None:
+            return Absent()
+        link = yield from self.permalink(media_id)
+        return Found(Receipt(platform_id=media_id, url=link))
