@@ -53,11 +53,15 @@ class HttpPool:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None or client.is_closed:
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
+            limits = httpx.Limits(
+                max_connections=self.max_connections, max_keepalive_connections=self.max_connections
+            )
             transport = self.transport_factory() if self.transport_factory else None
             client = httpx.AsyncClient(
                 limits=limits,
-                timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout, pool=self.connect_timeout),
+                timeout=httpx.Timeout(
+                    self.read_timeout, connect=self.connect_timeout, pool=self.connect_timeout
+                ),
                 headers={"User-Agent": USER_AGENT},
                 transport=transport,
                 follow_redirects=False,
@@ -66,7 +70,11 @@ class HttpPool:
         return client
 
     async def send(
-        self, channel: Channel, request: httpx.Request, *, remaining: float,
+        self,
+        channel: Channel,
+        request: httpx.Request,
+        *,
+        remaining: float,
         on_response: Callable[[httpx.Response], None] | None = None,
     ) -> httpx.Response:
         """Send one request for ``channel``; raise the classified error on failure."""

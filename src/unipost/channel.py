@@ -267,21 +267,30 @@ class Channel(abc.ABC):
             if key not in known:
                 hint = ", ".join(sorted(known)) or "none"
                 raise ConfigurationError(
-                    f"channels.{channel_id}.{key}", "unknown setting", f"settings for {cls.name}: {hint}"
+                    f"channels.{channel_id}.{key}",
+                    "unknown setting",
+                    f"settings for {cls.name}: {hint}",
                 )
         try:
             return cls(id=channel_id, **settings)
         except TypeError as exc:
             missing = [
-                f.name for f in attrs.fields(cls)
-                if f.init and f.default is attrs.NOTHING and f.name not in settings and f.name != "id"
+                f.name
+                for f in attrs.fields(cls)
+                if f.init
+                and f.default is attrs.NOTHING
+                and f.name not in settings
+                and f.name != "id"
             ]
             if missing:
                 raise ConfigurationError(
-                    f"channels.{channel_id}.{missing[0]}", "required setting is missing",
+                    f"channels.{channel_id}.{missing[0]}",
+                    "required setting is missing",
                     f"add {missing[0]} = ... to [channels.{channel_id}]",
                 ) from exc
-            raise ConfigurationError(f"channels.{channel_id}", str(exc), "check the settings") from exc
+            raise ConfigurationError(
+                f"channels.{channel_id}", str(exc), "check the settings"
+            ) from exc
         except ValueError as exc:
             if isinstance(exc, ConfigurationError):
                 raise
@@ -320,7 +329,9 @@ class Channel(abc.ABC):
             missing = [t for t in post.tags if f"#{t}".lower() not in body.lower()]
             if missing:
                 body = (body + "\n\n" if body else "") + " ".join(f"#{t}" for t in missing)
-                changes.append(Change(kind="hashtags_added", detail=" ".join(f"#{t}" for t in missing)))
+                changes.append(
+                    Change(kind="hashtags_added", detail=" ".join(f"#{t}" for t in missing))
+                )
         return body, changes
 
     def link_suffix(self, post: Post, body: str) -> str:
@@ -332,11 +343,12 @@ class Channel(abc.ABC):
     def prepare(self, post: Post) -> Prepared:
         """Adapt ``post`` to this channel's limits; pure, raises ``ContentRejected``."""
         post = post.for_channel(self.id)
-        caps = self.capabilities
         body, changes = self.compose(post)
         suffix = self.link_suffix(post, body)
         if suffix:
-            changes.append(Change(kind="link_appended", detail=f"link added to the text: {post.link}"))
+            changes.append(
+                Change(kind="link_appended", detail=f"link added to the text: {post.link}")
+            )
         parts = self._fit(body, suffix, changes)
         self._check_media(post)
         return Prepared(channel=self.id, post=post, parts=tuple(parts), changes=tuple(changes))
@@ -360,7 +372,8 @@ class Channel(abc.ABC):
         unit_name = caps.text_unit.value
         if caps.overflow is Overflow.REJECT:
             raise ContentRejected(
-                f"{self.id}.text", f"{length} {unit_name}, the limit is {caps.text_limit}",
+                f"{self.id}.text",
+                f"{length} {unit_name}, the limit is {caps.text_limit}",
                 f"shorten the text or give a variant for {self.id!r}",
             )
         if caps.overflow is Overflow.SPLIT:
@@ -369,13 +382,19 @@ class Channel(abc.ABC):
             while not all(fits(p) for p in parts) and limit > 20:
                 limit -= max(1, limit // 20)
                 parts = textmod.split(full, limit, caps.text_unit, url_length=caps.url_length)
-            changes.append(Change(kind="split", detail=f"{length} {unit_name} split into {len(parts)} parts"))
+            changes.append(
+                Change(kind="split", detail=f"{length} {unit_name} split into {len(parts)} parts")
+            )
             return parts
         limit = caps.text_limit
-        short = textmod.truncate(body, limit, caps.text_unit, suffix=suffix, url_length=caps.url_length)
+        short = textmod.truncate(
+            body, limit, caps.text_unit, suffix=suffix, url_length=caps.url_length
+        )
         while not fits(short) and limit > 1:
             limit -= max(1, limit // 20)
-            short = textmod.truncate(body, limit, caps.text_unit, suffix=suffix, url_length=caps.url_length)
+            short = textmod.truncate(
+                body, limit, caps.text_unit, suffix=suffix, url_length=caps.url_length
+            )
         if not fits(short):
             raise ContentRejected(
                 f"{self.id}.link", "the link alone is longer than the limit", "use a shorter link"
@@ -395,18 +414,21 @@ class Channel(abc.ABC):
             return
         if caps.max_media == 0:
             raise ContentRejected(
-                f"{self.id}.media", f"{self.name} does not take media",
+                f"{self.id}.media",
+                f"{self.name} does not take media",
                 f"give a variant for {self.id!r} without media, or route elsewhere",
             )
         if len(media) > caps.max_media:
             raise ContentRejected(
-                f"{self.id}.media", f"{len(media)} files, {self.name} takes at most {caps.max_media}",
+                f"{self.id}.media",
+                f"{len(media)} files, {self.name} takes at most {caps.max_media}",
                 f"give a variant for {self.id!r} with fewer files",
             )
         for index, item in enumerate(media):
             if item.mime_type not in caps.media_types:
                 raise ContentRejected(
-                    f"{self.id}.media[{index}]", f"{item.mime_type} is not accepted",
+                    f"{self.id}.media[{index}]",
+                    f"{item.mime_type} is not accepted",
                     f"use one of: {', '.join(sorted(caps.media_types))}",
                 )
             if caps.max_media_bytes and item.size and item.size > caps.max_media_bytes:

@@ -25,7 +25,14 @@ from unipost.errors import (
 
 __all__ = ["error_for_exception", "error_for_status", "parse_retry_after", "request_id"]
 
-_REQUEST_ID_HEADERS = ("x-request-id", "x-fb-trace-id", "x-fb-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+_REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "x-fb-trace-id",
+    "x-fb-request-id",
+    "request-id",
+    "x-amzn-requestid",
+    "cf-ray",
+)
 _NOT_APPLIED = {408, 425, 503}  # the server says it did not process the request
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -67,7 +74,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 def request_id(response: httpx.Response) -> str | None:
     """The platform's request id, for support tickets."""
     for name in _REQUEST_ID_HEADERS:
-        value = response.headers.get(name)
+        value: str | None = response.headers.get(name)
         if value:
             return value
     return None
@@ -87,19 +94,21 @@ def error_for_status(
     if status < 400:
         return None
     text = message or _message(response)
-    common = {"status": status, "request_id": request_id(response)}
+    rid = request_id(response)
     retry_after = parse_retry_after(response.headers, now=now)
     if status == 429:
-        return RateLimited(text, retry_after=retry_after, **common)
+        return RateLimited(text, status=status, request_id=rid, retry_after=retry_after)
     if status in _NOT_APPLIED:
-        return Transient(text, retry_after=retry_after, **common)
+        return Transient(text, status=status, request_id=rid, retry_after=retry_after)
     if status >= 500:
-        return Transient(text, retry_after=retry_after, may_have_applied=True, **common)
+        return Transient(
+            text, status=status, request_id=rid, retry_after=retry_after, may_have_applied=True
+        )
     if status == 401:
-        return AuthFailed(text, **common)
+        return AuthFailed(text, status=status, request_id=rid)
     if status == 403:
-        return Forbidden(text, **common)
-    return Permanent(text, **common)
+        return Forbidden(text, status=status, request_id=rid)
+    return Permanent(text, status=status, request_id=rid)
 
 
 def error_for_exception(exc: httpx.HTTPError, request: httpx.Request) -> DeliveryError:

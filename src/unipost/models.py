@@ -121,31 +121,53 @@ class Media:
             with file.open("rb") as handle:
                 head = handle.read(_HEAD)
         except OSError as exc:
-            raise InvalidMedia("media", f"cannot read {file}: {exc.strerror}", "fix the file's permissions") from exc
+            raise InvalidMedia(
+                "media", f"cannot read {file}: {exc.strerror}", "fix the file's permissions"
+            ) from exc
         mime = cls._check_type(head, str(file))
         size = file.stat().st_size
         width, height = _image_size(head, mime) or (None, None)
         return cls(
-            mime_type=mime, alt=alt, path=file.resolve(), size=size, filename=file.name,
-            width=width, height=height, focus=focus,
+            mime_type=mime,
+            alt=alt,
+            path=file.resolve(),
+            size=size,
+            filename=file.name,
+            width=width,
+            height=height,
+            focus=focus,
         )
 
     @classmethod
     def from_bytes(
-        cls, data: bytes, *, filename: str = "upload", alt: str | None = None,
+        cls,
+        data: bytes,
+        *,
+        filename: str = "upload",
+        alt: str | None = None,
         focus: tuple[float, float] | None = None,
     ) -> Media:
         """Media from bytes in memory (an upload your application received)."""
         mime = cls._check_type(data[:_HEAD], filename)
         width, height = _image_size(data[:_HEAD], mime) or (None, None)
         return cls(
-            mime_type=mime, alt=alt, data=data, size=len(data), filename=filename,
-            width=width, height=height, focus=focus,
+            mime_type=mime,
+            alt=alt,
+            data=data,
+            size=len(data),
+            filename=filename,
+            width=width,
+            height=height,
+            focus=focus,
         )
 
     @classmethod
     def from_url(
-        cls, url: str, *, alt: str | None = None, mime_type: str | None = None,
+        cls,
+        url: str,
+        *,
+        alt: str | None = None,
+        mime_type: str | None = None,
         size: int | None = None,
     ) -> Media:
         """Media already hosted at a public URL (Instagram and Threads fetch from one)."""
@@ -154,7 +176,9 @@ class Media:
         guessed = mime_type or mimetypes.guess_type(url.split("?", 1)[0])[0]
         if guessed is None or not guessed.startswith(("image/", "video/")):
             raise InvalidMedia(
-                "media", f"cannot tell the type of {url}", "pass mime_type='image/jpeg' (or the real type)"
+                "media",
+                f"cannot tell the type of {url}",
+                "pass mime_type='image/jpeg' (or the real type)",
             )
         name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "media"
         return cls(mime_type=guessed, alt=alt, url=url, size=size, filename=name)
@@ -165,7 +189,8 @@ class Media:
         if mime is None or not mime.startswith(("image/", "video/")):
             found = mime or "unknown content"
             raise InvalidMedia(
-                "media", f"{where} is not an image or video ({found})",
+                "media",
+                f"{where} is not an image or video ({found})",
                 "attach a JPEG, PNG, GIF, WebP or MP4 file",
             )
         return mime
@@ -187,7 +212,9 @@ class Media:
                 return self.path.read_bytes()
             except OSError as exc:
                 raise InvalidMedia("media", f"cannot read {self.path}", "restore the file") from exc
-        raise InvalidMedia("media", f"{self.url} is remote", "channels that need bytes must upload from a file")
+        raise InvalidMedia(
+            "media", f"{self.url} is remote", "channels that need bytes must upload from a file"
+        )
 
     def digest(self) -> str:
         """A stable identity for hashing a post: the URL, or a hash of the bytes."""
@@ -198,20 +225,30 @@ class Media:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe snapshot (bytes are not embedded; the outbox keeps paths and URLs)."""
         return {
-            "mime_type": self.mime_type, "alt": self.alt,
-            "path": None if self.path is None else str(self.path), "url": self.url,
-            "size": self.size, "filename": self.filename, "width": self.width,
-            "height": self.height, "focus": None if self.focus is None else list(self.focus),
+            "mime_type": self.mime_type,
+            "alt": self.alt,
+            "path": None if self.path is None else str(self.path),
+            "url": self.url,
+            "size": self.size,
+            "filename": self.filename,
+            "width": self.width,
+            "height": self.height,
+            "focus": None if self.focus is None else list(self.focus),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Media:
         focus = data.get("focus")
         return cls(
-            mime_type=data["mime_type"], alt=data.get("alt"),
-            path=None if data.get("path") is None else Path(data["path"]), url=data.get("url"),
-            size=data.get("size"), filename=data.get("filename"), width=data.get("width"),
-            height=data.get("height"), focus=None if focus is None else (focus[0], focus[1]),
+            mime_type=data["mime_type"],
+            alt=data.get("alt"),
+            path=None if data.get("path") is None else Path(data["path"]),
+            url=data.get("url"),
+            size=data.get("size"),
+            filename=data.get("filename"),
+            width=data.get("width"),
+            height=data.get("height"),
+            focus=None if focus is None else (focus[0], focus[1]),
         )
 
 
@@ -225,14 +262,19 @@ def _check_media(_instance: Any, _attribute: Any, value: tuple[Media, ...]) -> N
     for index, item in enumerate(value):
         if not isinstance(item, Media):
             raise InvalidPost(
-                f"media[{index}]", f"expected unipost.Media, got {type(item).__name__}",
+                f"media[{index}]",
+                f"expected unipost.Media, got {type(item).__name__}",
                 "wrap files with unipost.Media.from_path(path, alt=...)",
             )
 
 
 def _check_link(_instance: Any, _attribute: Any, value: str | None) -> None:
     if value is not None and not value.startswith(("https://", "http://")):
-        raise InvalidPost("link", f"not an http(s) URL: {value!r}", "give a full URL such as https://example.com/offer")
+        raise InvalidPost(
+            "link",
+            f"not an http(s) URL: {value!r}",
+            "give a full URL such as https://example.com/offer",
+        )
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -244,12 +286,20 @@ def _tags(value: Any) -> tuple[str, ...]:
 def _check_tags(_instance: Any, _attribute: Any, value: tuple[str, ...]) -> None:
     for tag in value:
         if not tag or any(c.isspace() for c in tag):
-            raise InvalidPost("tags", f"{tag!r} is not a single word", "use tags like 'pastries' (no spaces, no '#')")
+            raise InvalidPost(
+                "tags",
+                f"{tag!r} is not a single word",
+                "use tags like 'pastries' (no spaces, no '#')",
+            )
 
 
 def _check_when(_instance: Any, attribute: Any, value: dt.datetime | None) -> None:
     if value is not None and value.tzinfo is None:
-        raise InvalidPost(attribute.name, "datetime has no time zone", "use datetime.now(timezone.utc) or add tzinfo")
+        raise InvalidPost(
+            attribute.name,
+            "datetime has no time zone",
+            "use datetime.now(timezone.utc) or add tzinfo",
+        )
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -277,9 +327,15 @@ def _variants(value: Any) -> Mapping[str, Variant]:
             try:
                 variant = Variant(**variant)
             except TypeError as exc:
-                raise InvalidPost(f"variants[{name!r}]", str(exc), "use keys text, title, link, media, tags") from exc
+                raise InvalidPost(
+                    f"variants[{name!r}]", str(exc), "use keys text, title, link, media, tags"
+                ) from exc
         if not isinstance(variant, Variant):
-            raise InvalidPost(f"variants[{name!r}]", "expected a Variant or a dict", "use unipost.Variant(text=...)")
+            raise InvalidPost(
+                f"variants[{name!r}]",
+                "expected a Variant or a dict",
+                "use unipost.Variant(text=...)",
+            )
         result[str(name)] = variant
     return result
 
@@ -296,7 +352,9 @@ class Post:
     text: str | None = attrs.field(default=None, converter=_text_or_none)
     title: str | None = attrs.field(default=None, converter=_text_or_none)
     link: str | None = attrs.field(default=None, validator=_check_link)
-    media: tuple[Media, ...] = attrs.field(default=(), converter=_media_tuple, validator=_check_media)
+    media: tuple[Media, ...] = attrs.field(
+        default=(), converter=_media_tuple, validator=_check_media
+    )
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tags, validator=_check_tags)
     language: str | None = None
     variants: Mapping[str, Variant] = attrs.field(factory=dict, converter=_variants)
@@ -310,13 +368,23 @@ class Post:
         if self.text is None and self.link is None and not self.media and self.title is None:
             raise InvalidPost("post", "it is empty", "give text=, link= or media=")
         if not self.id or len(self.id) > 200:
-            raise InvalidPost("id", "must be 1 to 200 characters", "use a short stable id such as 'offer-2026-12-01'")
+            raise InvalidPost(
+                "id",
+                "must be 1 to 200 characters",
+                "use a short stable id such as 'offer-2026-12-01'",
+            )
         if self.revision < 1:
-            raise InvalidPost("revision", f"{self.revision} is below 1", "start at 1 and add 1 per edit")
+            raise InvalidPost(
+                "revision", f"{self.revision} is below 1", "start at 1 and add 1 per edit"
+            )
         if self.ttl <= dt.timedelta(0):
             raise InvalidPost("ttl", "must be positive", "use e.g. timedelta(hours=24)")
         if self.language is not None and not (2 <= len(self.language) <= 35):
-            raise InvalidPost("language", f"{self.language!r} is not a language tag", "use a BCP 47 tag such as 'en' or 'de-AT'")
+            raise InvalidPost(
+                "language",
+                f"{self.language!r} is not a language tag",
+                "use a BCP 47 tag such as 'en' or 'de-AT'",
+            )
 
     def for_channel(self, channel_id: str) -> Post:
         """This post with the variant for ``channel_id`` (if any) applied."""
@@ -343,28 +411,38 @@ class Post:
 
     def _content(self) -> dict[str, Any]:
         return {
-            "text": self.text, "title": self.title, "link": self.link,
-            "media": [m.digest() for m in self.media], "tags": list(self.tags),
+            "text": self.text,
+            "title": self.title,
+            "link": self.link,
+            "media": [m.digest() for m in self.media],
+            "tags": list(self.tags),
             "language": self.language,
         }
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe snapshot, stored in the outbox so a worker can deliver later."""
         return {
-            "text": self.text, "title": self.title, "link": self.link,
-            "media": [m.to_dict() for m in self.media], "tags": list(self.tags),
+            "text": self.text,
+            "title": self.title,
+            "link": self.link,
+            "media": [m.to_dict() for m in self.media],
+            "tags": list(self.tags),
             "language": self.language,
             "variants": {
                 name: {
-                    "text": v.text, "title": v.title, "link": v.link,
+                    "text": v.text,
+                    "title": v.title,
+                    "link": v.link,
                     "media": None if v.media is None else [m.to_dict() for m in v.media],
                     "tags": None if v.tags is None else list(v.tags),
                 }
                 for name, v in self.variants.items()
             },
-            "id": self.id, "revision": self.revision,
+            "id": self.id,
+            "revision": self.revision,
             "publish_at": None if self.publish_at is None else self.publish_at.isoformat(),
-            "ttl": self.ttl.total_seconds(), "metadata": dict(self.metadata),
+            "ttl": self.ttl.total_seconds(),
+            "metadata": dict(self.metadata),
         }
 
     @classmethod
@@ -372,18 +450,27 @@ class Post:
         """Rebuild a post from :meth:`to_dict` output."""
         variants = {
             name: Variant(
-                text=v.get("text"), title=v.get("title"), link=v.get("link"),
-                media=None if v.get("media") is None else tuple(Media.from_dict(m) for m in v["media"]),
+                text=v.get("text"),
+                title=v.get("title"),
+                link=v.get("link"),
+                media=None
+                if v.get("media") is None
+                else tuple(Media.from_dict(m) for m in v["media"]),
                 tags=None if v.get("tags") is None else tuple(v["tags"]),
             )
             for name, v in (data.get("variants") or {}).items()
         }
         publish_at = data.get("publish_at")
         return cls(
-            text=data.get("text"), title=data.get("title"), link=data.get("link"),
+            text=data.get("text"),
+            title=data.get("title"),
+            link=data.get("link"),
             media=tuple(Media.from_dict(m) for m in data.get("media") or ()),
-            tags=tuple(data.get("tags") or ()), language=data.get("language"),
-            variants=variants, id=data["id"], revision=data.get("revision", 1),
+            tags=tuple(data.get("tags") or ()),
+            language=data.get("language"),
+            variants=variants,
+            id=data["id"],
+            revision=data.get("revision", 1),
             publish_at=None if publish_at is None else dt.datetime.fromisoformat(publish_at),
             ttl=dt.timedelta(seconds=data.get("ttl", DEFAULT_TTL.total_seconds())),
             metadata=dict(data.get("metadata") or {}),

@@ -92,7 +92,9 @@ class PluginHost:
         version = metadata.version("unipost")
         for module_name in BUILTIN_MODULES:
             module = importlib.import_module(module_name)
-            self._register_plugin(module, module_name.rsplit(".", 1)[-1], "unipost", version, builtin=True)
+            self._register_plugin(
+                module, module_name.rsplit(".", 1)[-1], "unipost", version, builtin=True
+            )
         allow = _split_env("UNIPOST_LOAD_PLUGINS")
         block = _split_env("UNIPOST_DISABLE_PLUGINS") or set()
         points = self.entry_points
@@ -125,7 +127,9 @@ class PluginHost:
         except (ValueError, pluggy.PluginValidationError) as exc:
             self._problem(name, distribution, version, f"cannot register: {exc}")
             return
-        self._infos[name] = PluginInfo(name=name, distribution=distribution, version=version, builtin=builtin)
+        self._infos[name] = PluginInfo(
+            name=name, distribution=distribution, version=version, builtin=builtin
+        )
         register = Register(self, name, distribution)
         for impl in self._pm.hook.unipost_register_channels.get_hookimpls():
             if impl.plugin is not plugin:
@@ -133,7 +137,9 @@ class PluginHost:
             try:
                 impl.function(register=register)
             except Exception as exc:
-                self._problem(name, distribution, version, f"unipost_register_channels failed: {exc!r}")
+                self._problem(
+                    name, distribution, version, f"unipost_register_channels failed: {exc!r}"
+                )
 
     def _problem(self, name: str, distribution: str, version: str, error: str) -> None:
         log.warning("plugin %s (%s %s) disabled: %s", name, distribution, version, error)
@@ -150,7 +156,9 @@ class PluginHost:
             if key in self._owners and self._owners[key] != distribution:
                 info = self._infos[plugin]
                 self._problem(
-                    plugin, info.distribution, info.version,
+                    plugin,
+                    info.distribution,
+                    info.version,
                     f"channel {key!r} is already registered by {self._owners[key]}",
                 )
                 return
@@ -185,11 +193,14 @@ class PluginHost:
                 ) from None
             known = ", ".join(sorted(self._channels)) or "none"
             raise UnknownChannel(
-                "type", f"no channel type {type_name!r} is installed",
+                "type",
+                f"no channel type {type_name!r} is installed",
                 f"install unipost-{type_name}, or use one of: {known}",
             ) from None
 
-    def resolve_credentials(self, channel: str, account: str, config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    def resolve_credentials(
+        self, channel: str, account: str, config: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
         self.load()
         result: Mapping[str, Any] | None = self._pm.hook.unipost_resolve_credentials(
             channel=channel, account=account, config=config
@@ -218,4 +229,3 @@ def default_host() -> PluginHost:
     if _default is None:
         _default = PluginHost()
     return _default
-

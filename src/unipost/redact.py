@@ -9,6 +9,7 @@ in URLs, e-mail addresses, phone numbers).
 from __future__ import annotations
 
 import threading
+
 import regex
 
 __all__ = ["REDACTED", "forget_secrets", "mask_email", "mask_phone", "redact", "register_secret"]
@@ -82,4 +83,3 @@ def redact(text: str, *, personal: bool = True) -> str:
         text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
         text = _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
     return text
-

@@ -1,15 +1,55 @@
 """unipost's testing kit: drive channels, fake ones, virtual time, contract tests.
 
-``ChannelContract`` needs pytest and is imported on first use.
+* :func:`set_testing` — every new dispatcher runs on a :class:`VirtualClock`: no real waiting.
+* :class:`FakeChannel` / :class:`FakeServer` — a scriptable channel that records what it "posted".
+* :class:`EventRecorder` — an observer that keeps every event.
+* :func:`deliver` / :func:`adeliver` — drive one channel's flow directly (pytest-httpx sees it).
+* ``ChannelContract`` — the conformance tests a plugin subclasses (needs pytest; imported on use).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from unipost.clock import SystemClock
+from unipost.dispatcher import set_default_clock
 from unipost.testing._drive import adeliver, check, deliver, lookup, make_context
+from unipost.testing.clock import VirtualClock
+from unipost.testing.fake import EventRecorder, FakeChannel, FakeServer, fake_channel
 
-__all__ = ["ChannelContract", "adeliver", "check", "deliver", "lookup", "make_context"]
+__all__ = [
+    "ChannelContract",
+    "EventRecorder",
+    "FakeChannel",
+    "FakeServer",
+    "VirtualClock",
+    "adeliver",
+    "check",
+    "deliver",
+    "fake_channel",
+    "lookup",
+    "make_context",
+    "set_testing",
+]
+
+
+@contextmanager
+def _restoring() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        set_default_clock(SystemClock)
+
+
+def set_testing(on: bool = True) -> Any:
+    """Make every new dispatcher use virtual time (stamina's ``set_testing``).
+
+    Works as a plain call or as a context manager that switches back on exit.
+    """
+    set_default_clock(VirtualClock if on else SystemClock)
+    return _restoring()
 
 
 def __getattr__(name: str) -> Any:

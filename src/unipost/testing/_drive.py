@@ -23,8 +23,13 @@ async def _no_sleep(_seconds: float) -> None:
 
 
 def make_context(
-    channel: Channel, *, pool: HttpPool, delivery_key: str = "up1-testkey0000000000000000000000000",
-    attempt: int = 1, post_id: str = "post-1", timeout: float = 30.0,
+    channel: Channel,
+    *,
+    pool: HttpPool,
+    delivery_key: str = "up1-testkey0000000000000000000000000",
+    attempt: int = 1,
+    post_id: str = "post-1",
+    timeout: float = 30.0,
     sleep: Callable[[float], Awaitable[None]] = _no_sleep,
 ) -> Context:
     """A :class:`Context` whose requests go through ``pool`` (pytest-httpx sees them)."""
@@ -34,12 +39,19 @@ def make_context(
         return await pool.send(channel, request, remaining=deadline - time.monotonic())
 
     return Context(
-        delivery_key=delivery_key, attempt=attempt, post_id=post_id, now=time.monotonic,
-        deadline=deadline, send=send, sleep=sleep,
+        delivery_key=delivery_key,
+        attempt=attempt,
+        post_id=post_id,
+        now=time.monotonic,
+        deadline=deadline,
+        send=send,
+        sleep=sleep,
     )
 
 
-async def _with_pool(channel: Channel, body: Callable[[Context], Awaitable[T]], **kwargs: object) -> T:
+async def _with_pool(
+    channel: Channel, body: Callable[[Context], Awaitable[T]], **kwargs: object
+) -> T:
     pool = HttpPool()
     try:
         return await body(make_context(channel, pool=pool, **kwargs))  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ from unipost.testing._drive import adeliver, deliver
 
 __all__ = ["ChannelContract"]
 
-_FAILURES = (
+_FAILURES: tuple[tuple[int, dict[str, str], type[errors.DeliveryError]], ...] = (
     (429, {"Retry-After": "7"}, errors.RateLimited),
     (503, {}, errors.Transient),
     (401, {}, errors.AuthFailed),
@@ -56,7 +56,9 @@ class ChannelContract:
     channel_class: ClassVar[type[Channel]]
     settings: ClassVar[Mapping[str, Any]] = {}
     secrets: ClassVar[tuple[str, ...]] = ()
-    sample_post: ClassVar[Post] = Post(text="We're open today 9-5! 20% off all pastries.", id="contract-1")
+    sample_post: ClassVar[Post] = Post(
+        text="We're open today 9-5! 20% off all pastries.", id="contract-1"
+    )
     http: ClassVar[bool] = True
     #: the error JSON body a platform sends with a failure status (None: no body)
     error_body: ClassVar[Any] = None
@@ -77,7 +79,9 @@ class ChannelContract:
         """Register the responses for one successful publish of ``sample_post``."""
         raise NotImplementedError("implement arrange_success() to register a successful publish")
 
-    def arrange_failure(self, httpx_mock: Any, status: int, headers: dict[str, str], body: Any) -> None:
+    def arrange_failure(
+        self, httpx_mock: Any, status: int, headers: dict[str, str], body: Any
+    ) -> None:
         """Make the *first* request of a publish answer ``status``; default: any URL."""
         if body is None:
             httpx_mock.add_response(status_code=status, headers=headers)
@@ -116,7 +120,7 @@ class ChannelContract:
     def test_secrets_stay_out_of_repr_and_errors(self) -> None:
         """Secret settings must be ``unipost.secret()`` fields: never in repr or messages."""
         channel = self.make_channel()
-        shown = repr(channel) + str(attrs.asdict(channel, filter=lambda a, _v: a.repr))
+        shown = repr(channel) + str(attrs.asdict(channel, filter=lambda a, _v: a.repr is not False))
         for value in self.secrets:
             assert value not in shown, "declare secret settings with unipost.secret()"
             assert value not in redact(f"error echoing {value}"), "secrets must be registered"
@@ -164,13 +168,19 @@ class ChannelContract:
 
     @pytest.mark.parametrize(("status", "headers", "expected"), _FAILURES)
     def test_status_maps_to_class(
-        self, httpx_mock: Any, status: int, headers: dict[str, str], expected: type[errors.DeliveryError]
+        self,
+        httpx_mock: Any,
+        status: int,
+        headers: dict[str, str],
+        expected: type[errors.DeliveryError],
     ) -> None:
         """429 → RateLimited (with retry_after), 503 → Transient, 401 → AuthFailed, 400 → Permanent."""
         self.arrange_failure(httpx_mock, status, headers, self.error_body)
         with pytest.raises(errors.DeliveryError) as caught:
             deliver(self.make_channel(), self.sample_post)
-        assert isinstance(caught.value, expected), f"HTTP {status} gave {type(caught.value).__name__}"
+        assert isinstance(caught.value, expected), (
+            f"HTTP {status} gave {type(caught.value).__name__}"
+        )
         if status == 429:
             assert caught.value.retry_after == pytest.approx(7.0)
 

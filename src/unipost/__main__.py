@@ -1,0 +1,3 @@
+from unipost.cli import main
+
+raise SystemExit(main())

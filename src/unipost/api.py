@@ -1,0 +1,79 @@
+"""The one-call surface: ``unipost.publish(post, to=...)`` on a process-wide dispatcher.
+
+The dispatcher is built on first use from ``unipost.toml`` (or the built-in
+default: the site feed in ``./site``) with the SQLite outbox, and reused, so
+connections stay pooled across calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from unipost.config import Config, load_config
+from unipost.dispatcher import Dispatcher, Plan
+from unipost.models import Post
+from unipost.plugins import PluginHost, default_host
+from unipost.report import Report
+
+__all__ = ["apublish", "build_dispatcher", "default_dispatcher", "preview", "publish", "report"]
+
+_lock = threading.Lock()
+_default: tuple[Dispatcher, Config] | None = None
+
+
+def _observe(function: Callable[..., object], event: object) -> None:
+    function(event=event)
+
+
+def build_dispatcher(
+    config: Config, *, host: PluginHost | None = None, **overrides: Any
+) -> Dispatcher:
+    """A dispatcher for ``config``: its channels, outbox and options, and the plugins' observers."""
+    host = host or default_host()
+    observers = [functools.partial(_observe, function) for function in host.observers()]
+    options: dict[str, Any] = {
+        "channels": config.channels,
+        "store": config.store(),
+        "retry_ambiguous": config.retry_ambiguous,
+        "observers": observers,
+        **dict(config.dispatch),
+    }
+    options.update(overrides)
+    return Dispatcher(**options)
+
+
+def default_dispatcher() -> tuple[Dispatcher, Config]:
+    """The process-wide dispatcher and the config it was built from."""
+    global _default
+    with _lock:
+        if _default is None:
+            config = load_config()
+            _default = (build_dispatcher(config), config)
+        return _default
+
+
+def publish(post: Post, to: Any = None, *, deadline: float | None = None) -> Report:
+    """Publish ``post`` to ``to`` (channel names, a route, or a route name from unipost.toml)."""
+    dispatcher, config = default_dispatcher()
+    return dispatcher.publish(post, config.route(to), deadline=deadline)
+
+
+async def apublish(post: Post, to: Any = None, *, deadline: float | None = None) -> Report:
+    """``await`` form of :func:`publish`; the same implementation runs both."""
+    dispatcher, config = default_dispatcher()
+    return await dispatcher.apublish(post, config.route(to), deadline=deadline)
+
+
+def preview(post: Post, to: Any = None) -> Plan:
+    """How ``post`` renders for each target, and what was changed; no network."""
+    dispatcher, config = default_dispatcher()
+    return dispatcher.plan(post, config.route(to))
+
+
+def report(post_id: str, revision: int | None = None) -> Report:
+    """The report of an earlier publish, read from the outbox."""
+    dispatcher, _config = default_dispatcher()
+    return dispatcher.report(post_id, revision)

@@ -1,0 +1,376 @@
+"""``unipost``: publish, preview, inspect plugins and channels, operate the outbox.
+
+Human-readable output by default, ``--json`` for scripts. Exit codes:
+0 succeeded, 1 failed, 2 usage error, 3 partial, 4 pending, 5 ambiguous.
+A user mistake prints one line naming the problem and the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from unipost.api import build_dispatcher
+from unipost.config import Config, load_config
+from unipost.dispatcher import Dispatcher
+from unipost.errors import DeliveryError, PluginError, StoreError, UsageError
+from unipost.models import Media, Post
+from unipost.outbox import State
+from unipost.plugins import default_host
+from unipost.redact import redact
+from unipost.report import Report, ReportStatus
+
+__all__ = ["main"]
+
+EXIT = {
+    ReportStatus.SUCCEEDED: 0,
+    ReportStatus.FAILED: 1,
+    ReportStatus.PARTIAL: 3,
+    ReportStatus.PENDING: 4,
+    ReportStatus.AMBIGUOUS: 5,
+}
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own exit code is 2 as well
+        raise UsageError("command line", message, f"see `{self.prog} --help`")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="unipost", description="Publish one post to many channels.")
+    parser.add_argument(
+        "--config", help="path to unipost.toml (default: ./unipost.toml or $UNIPOST_CONFIG)"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def post_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("text", nargs="?", help="the text of the post")
+        p.add_argument("--title")
+        p.add_argument("--link")
+        p.add_argument(
+            "--image",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="attach an image (repeatable)",
+        )
+        p.add_argument(
+            "--alt", action="append", default=[], metavar="TEXT", help="alt text, one per --image"
+        )
+        p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+        p.add_argument("--to", help="channels (comma-separated) or a route name from unipost.toml")
+        p.add_argument(
+            "--id", help="a stable post id: publishing the same id again does not post twice"
+        )
+        p.add_argument("--language")
+
+    publish = sub.add_parser("publish", help="publish a post")
+    post_arguments(publish)
+    publish.add_argument(
+        "--at", help="publish later: an ISO 8601 time with zone, e.g. 2026-12-24T09:00+01:00"
+    )
+    publish.add_argument(
+        "--deadline", type=float, help="seconds to wait before returning (default 30)"
+    )
+    preview = sub.add_parser("preview", help="show how a post renders per channel; nothing is sent")
+    post_arguments(preview)
+    sub.add_parser("plugins", help="installed plugins, their versions and channel types")
+    sub.add_parser("channels", help="configured channels")
+    check = sub.add_parser("check", help="check credentials and reachability")
+    check.add_argument("channel", nargs="*", help="channels to check (default: all)")
+    outbox = sub.add_parser("outbox", help="inspect and operate the outbox")
+    osub = outbox.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    listing = osub.add_parser("list", help="list records")
+    listing.add_argument("--state", action="append", default=[], choices=[s.value for s in State])
+    listing.add_argument("--channel")
+    listing.add_argument("--post")
+    show = osub.add_parser("show", help="one post's report, with every attempt")
+    show.add_argument("post")
+    for name, text in (
+        ("retry", "retry a record now"),
+        ("cancel", "cancel what is not delivered of a post"),
+    ):
+        action = osub.add_parser(name, help=text)
+        action.add_argument("target", help="a record id (retry) or a post id (cancel)")
+        action.add_argument("--channel")
+    resolve = osub.add_parser(
+        "resolve", help="settle an ambiguous record after checking the platform"
+    )
+    resolve.add_argument("record")
+    group = resolve.add_mutually_exclusive_group(required=True)
+    group.add_argument("--delivered", action="store_true", help="it was published")
+    group.add_argument("--not-delivered", action="store_true", help="it was not: send it again")
+    resolve.add_argument("--url")
+    worker = sub.add_parser("worker", help="deliver due records until stopped (Ctrl-C)")
+    worker.add_argument("--once", action="store_true", help="one pass over what is due, then exit")
+    worker.add_argument("--poll", type=float, default=1.0)
+    return parser
+
+
+def _post(args: argparse.Namespace) -> Post:
+    if len(args.alt) > len(args.image):
+        raise UsageError("--alt", "more --alt than --image", "give one --alt after each --image")
+    media = [
+        Media.from_path(path, alt=args.alt[i] if i < len(args.alt) else None)
+        for i, path in enumerate(args.image)
+    ]
+    extra: dict[str, Any] = {}
+    if args.id:
+        extra["id"] = args.id
+    if getattr(args, "at", None):
+        try:
+            moment = dt.datetime.fromisoformat(args.at)
+        except ValueError:
+            raise UsageError(
+                "--at", f"{args.at!r} is not an ISO 8601 time", "use e.g. 2026-12-24T09:00+01:00"
+            ) from None
+        extra["publish_at"] = moment
+    return Post(
+        text=args.text,
+        title=args.title,
+        link=args.link,
+        media=media,
+        tags=args.tag,
+        language=args.language,
+        **extra,
+    )
+
+
+def _route(config: Config, to: str | None) -> Any:
+    if to is None:
+        return config.route(None)
+    names = [part.strip() for part in to.split(",") if part.strip()]
+    if len(names) == 1:
+        return config.route(names[0])
+    return config.route(names)
+
+
+def _print_report(report: Report, as_json: bool) -> None:
+    if as_json:
+        print(report.to_json(indent=2))
+        return
+    print(report)
+    for outcome in report.outcomes:
+        for key, value in outcome.extra.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            print(f"      {key}: {shown}")
+        for recipient in outcome.recipients:
+            mark = "✓" if recipient.ok else "✗"
+            print(f"      {mark} {recipient.recipient} {recipient.reason or ''}".rstrip())
+
+
+def _cmd_publish(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
+    report = dispatcher.publish(_post(args), _route(config, args.to), deadline=args.deadline)
+    _print_report(report, args.json)
+    return EXIT[report.status]
+
+
+def _cmd_preview(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
+    plan = dispatcher.plan(_post(args), _route(config, args.to))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "prepared": {
+                        name: {
+                            "parts": list(p.parts),
+                            "changes": [attrs.asdict(c) for c in p.changes],
+                        }
+                        for name, p in plan.prepared.items()
+                    },
+                    "rejected": {name: str(e) for name, e in plan.rejected.items()},
+                    "warnings": list(plan.warnings),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    for name, prepared in plan.prepared.items():
+        print(f"── {name} ({dispatcher.channels[name].name})")
+        for index, part in enumerate(prepared.parts, 1):
+            label = f"[{index}/{len(prepared.parts)}] " if len(prepared.parts) > 1 else ""
+            print("   " + label + part.replace("\n", "\n   "))
+        for change in prepared.changes:
+            print(f"   · {change.kind}: {change.detail}")
+    for name, error in plan.rejected.items():
+        print(f"── {name}: cannot publish: {error}")
+    for warning in plan.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    infos = default_host().plugins()
+    if args.json:
+        print(json.dumps([attrs.asdict(i) for i in infos], indent=2))
+        return 0
+    for info in infos:
+        origin = "built-in" if info.builtin else info.distribution
+        status = f"BROKEN: {info.error}" if info.error else ", ".join(info.channels)
+        print(f"{info.name:<12} {origin} {info.version:<10} {status}")
+    return 0
+
+
+def _cmd_channels(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
+    rows = [
+        {
+            "id": cid,
+            "type": ch.name,
+            "failure_domain": ch.failure_domain,
+            "text_limit": ch.capabilities.text_limit,
+            "unit": ch.capabilities.text_unit.value,
+        }
+        for cid, ch in config.channels.items()
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {"source": config.source, "channels": rows, "routes": sorted(config.routes)},
+                indent=2,
+            )
+        )
+        return 0
+    print(f"from {config.source}")
+    for row in rows:
+        print(f"{row['id']:<16} {row['type']:<12} domain {row['failure_domain']}")
+    for name in sorted(config.routes):
+        print(f"route {name}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
+    results: dict[str, str] = {}
+    failed = False
+    for channel_id in args.channel or list(config.channels):
+        try:
+            results[channel_id] = "ok: " + dispatcher.check(channel_id)
+        except DeliveryError as exc:
+            failed = True
+            results[channel_id] = f"failed: {exc}"
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for channel_id, result in results.items():
+            print(f"{channel_id:<16} {result}")
+    return 1 if failed else 0
+
+
+def _cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
+    store = dispatcher.store
+    if args.action == "list":
+        records = store.query(
+            states=[State(s) for s in args.state], channel=args.channel, post_id=args.post
+        )
+        if args.json:
+            print(
+                json.dumps([{**attrs.asdict(r), "state": r.state.value} for r in records], indent=2)
+            )
+            return 0
+        for r in records:
+            print(
+                f"{r.id}  {r.post_id:<20} {r.channel:<14} {r.state.value:<11} attempts {r.attempts}  "
+                f"{r.url or r.last_error or ''}"
+            )
+        print(f"{len(records)} record(s) in {store.location}")
+        return 0
+    if args.action == "show":
+        report = dispatcher.report(args.post)
+        if args.json:
+            print(report.to_json(indent=2))
+            return 0
+        print(report)
+        for outcome in report.outcomes:
+            for attempt in outcome.attempts:
+                when = dt.datetime.fromtimestamp(attempt.started_at, dt.UTC).strftime(
+                    "%Y-%m-%d %H:%M:%S"
+                )
+                result = attempt.error_class or "ok"
+                print(
+                    f"      {outcome.channel} #{attempt.n} {when} {attempt.duration * 1000:.0f} ms {result} "
+                    f"{attempt.message or ''}".rstrip()
+                )
+        return 0
+    if args.action == "cancel":
+        print(f"cancelled {dispatcher.cancel(args.target, args.channel)} record(s)")
+        return 0
+    if args.action == "retry":
+        record = store.record(args.target)
+        if record.state.terminal and record.state is not State.FAILED:
+            raise UsageError(
+                "record",
+                f"{record.id} is {record.state.value}",
+                "only failed or waiting records retry",
+            )
+        record.state, record.next_attempt_at, record.moved_on = (
+            State.RETRY_WAIT,
+            dispatcher.clock.now(),
+            False,
+        )
+        store.save(record)
+        print(f"{record.id} will be retried by the worker")
+        return 0
+    record = dispatcher.resolve(args.record, delivered=args.delivered, url=args.url)
+    print(f"{record.id} is now {record.state.value}")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace, dispatcher: Dispatcher) -> int:
+    async def run() -> None:
+        if args.once:
+            await dispatcher.arun_due()
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"worker delivering from {dispatcher.store.location} (Ctrl-C to stop)", flush=True)
+        await dispatcher.arun_worker(stop=stop, poll=args.poll)
+
+    asyncio.run(run())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``unipost`` command."""
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "plugins":
+            return _cmd_plugins(args)
+        config = load_config(args.config)
+        dispatcher = build_dispatcher(config)
+        try:
+            if args.command == "publish":
+                return _cmd_publish(args, config, dispatcher)
+            if args.command == "preview":
+                return _cmd_preview(args, config, dispatcher)
+            if args.command == "channels":
+                return _cmd_channels(args, config, dispatcher)
+            if args.command == "check":
+                return _cmd_check(args, config, dispatcher)
+            if args.command == "outbox":
+                return _cmd_outbox(args, config, dispatcher)
+            return _cmd_worker(args, dispatcher)
+        finally:
+            dispatcher.close()
+    except UsageError as exc:
+        print(f"unipost: {redact(str(exc))}", file=sys.stderr)
+        return USAGE_ERROR
+    except (PluginError, StoreError) as exc:
+        print(f"unipost: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""``unipost.toml``: channels, reusable routes, and where the outbox lives.
+
+::
+
+    [outbox]
+    path = "~/.local/share/unipost/outbox.sqlite3"   # or "memory" (tests only)
+
+    [channels.site]
+    type = "site"
+    directory = "public"
+
+    [channels.mastodon]
+    type = "mastodon"
+    instance = "https://social.example"
+    token = { env = "MASTODON_TOKEN" }
+
+    [routes]
+    default = ["site", "mastodon"]
+    announce = { all_of = ["site", { first_of = ["facebook", "email-list"] }] }
+
+Secrets are referenced from environment variables (``{ env = "NAME" }``) or
+resolved by a plugin's ``unipost_resolve_credentials`` hook; writing one into
+the file needs ``allow_inline_secrets = true``. Unknown keys, unset variables
+and unknown channel types are errors that name the key and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import platformdirs
+
+from unipost import routes as routing
+from unipost.channel import Channel
+from unipost.errors import ConfigurationError, MissingSecret, UsageError
+from unipost.outbox import MemoryStore, Store
+from unipost.plugins import PluginHost, default_host
+from unipost.routes import Route
+
+__all__ = ["Config", "default_outbox_path", "find_config", "load_config"]
+
+CONFIG_NAME = "unipost.toml"
+_TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets"}
+_DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain"}
+_CHANNEL_META = {"type", "on_ambiguous"}
+
+
+def default_outbox_path() -> Path:
+    """``$UNIPOST_OUTBOX``, else the user's data directory."""
+    override = os.environ.get("UNIPOST_OUTBOX")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir("unipost")) / "outbox.sqlite3"
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """Channels built from settings, named routes, and dispatcher options."""
+
+    channels: Mapping[str, Channel]
+    routes: Mapping[str, Route] = attrs.field(factory=dict)
+    outbox: str | None = None  # a path, "memory", or None for the default file
+    dispatch: Mapping[str, Any] = attrs.field(factory=dict)
+    retry_ambiguous: frozenset[str] = frozenset()
+    source: str = "built-in defaults"
+
+    @classmethod
+    def default(cls, host: PluginHost | None = None) -> Config:
+        """No file: the business's own site feed, in ``./site``. No account needed."""
+        host = host or default_host()
+        site = host.channel_class("site").from_settings("site", {})
+        return cls(channels={"site": site})
+
+    def route(self, to: Any) -> Route:
+        """Resolve route names (``"announce"``) and channel names into a route."""
+        if to is None:
+            to = "default" if "default" in self.routes else next(iter(self.channels), "site")
+        if isinstance(to, str) and to in self.routes and to not in self.channels:
+            return self.routes[to]
+        return routing.as_route(to)
+
+    def store(self) -> Store:
+        if self.outbox == "memory":
+            return MemoryStore()
+        from unipost.sqlite_store import SQLiteStore
+
+        return SQLiteStore(Path(self.outbox).expanduser() if self.outbox else default_outbox_path())
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """``$UNIPOST_CONFIG``, else ``unipost.toml`` in the current directory."""
+    override = os.environ.get("UNIPOST_CONFIG")
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(
+                "UNIPOST_CONFIG", f"{path} does not exist", "point it at your unipost.toml"
+            )
+        return path
+    candidate = (start or Path.cwd()) / CONFIG_NAME
+    return candidate if candidate.is_file() else None
+
+
+def _secret_fields(cls: type[Channel]) -> set[str]:
+    return {f.name for f in attrs.fields(cls) if f.metadata.get("unipost.secret")}
+
+
+def _resolve_value(key: str, value: Any, *, secret: bool, inline_ok: bool) -> Any:
+    if isinstance(value, Mapping) and set(value) == {"env"}:
+        name = str(value["env"])
+        resolved = os.environ.get(name)
+        if resolved is None or resolved == "":
+            raise MissingSecret(
+                key, f"environment variable {name} is not set", f"export {name}=... before running"
+            )
+        return resolved
+    if isinstance(value, Mapping) and "env" in value:
+        raise ConfigurationError(
+            key,
+            "a secret reference takes only 'env'",
+            f'write {key.rsplit(".", 1)[-1]} = {{ env = "NAME" }}',
+        )
+    if secret and isinstance(value, str) and not inline_ok:
+        raise ConfigurationError(
+            key,
+            "a secret is written into the file",
+            f'reference it instead: {key.rsplit(".", 1)[-1]} = {{ env = "NAME" }} '
+            "(or set allow_inline_secrets = true)",
+        )
+    return value
+
+
+def _route_from_toml(key: str, value: Any) -> Route:
+    try:
+        if isinstance(value, str | list):
+            return routing.as_route(
+                [_route_from_toml(key, v) if isinstance(v, dict) else v for v in value]
+                if isinstance(value, list)
+                else value
+            )
+        if isinstance(value, dict):
+            if "all_of" in value:
+                extra = set(value) - {"all_of", "min_success"}
+                if extra:
+                    raise ConfigurationError(
+                        f"{key}.{sorted(extra)[0]}", "unknown key", "all_of takes min_success"
+                    )
+                return routing.all_of(
+                    *(_route_from_toml(key, v) for v in value["all_of"]),
+                    min_success=value.get("min_success"),
+                )
+            if "first_of" in value:
+                extra = set(value) - {"first_of", "patience", "on_ambiguous"}
+                if extra:
+                    raise ConfigurationError(
+                        f"{key}.{sorted(extra)[0]}",
+                        "unknown key",
+                        "first_of takes patience and on_ambiguous",
+                    )
+                return routing.first_of(
+                    *(_route_from_toml(key, v) for v in value["first_of"]),
+                    patience=value.get("patience"),
+                    on_ambiguous=value.get("on_ambiguous", "hold"),
+                )
+    except ConfigurationError:
+        raise
+    except UsageError as exc:
+        raise ConfigurationError(key, exc.problem, exc.fix) from exc
+    raise ConfigurationError(
+        key,
+        f"cannot read route {value!r}",
+        'use "name", ["a", "b"], { all_of = [...] } or { first_of = [...] }',
+    )
+
+
+def parse_config(
+    data: Mapping[str, Any], *, host: PluginHost | None = None, source: str = "<dict>"
+) -> Config:
+    """Build a :class:`Config` from parsed TOML (or any mapping)."""
+    host = host or default_host()
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ConfigurationError(
+                key, "unknown top-level key", f"use one of: {', '.join(sorted(_TOP_KEYS))}"
+            )
+    inline_ok = bool(data.get("allow_inline_secrets", False))
+    channels: dict[str, Channel] = {}
+    retry_ambiguous: set[str] = set()
+    raw_channels = data.get("channels", {})
+    if not isinstance(raw_channels, Mapping):
+        raise ConfigurationError("channels", "must be a table", "write [channels.<name>] sections")
+    for channel_id, raw in raw_channels.items():
+        prefix = f"channels.{channel_id}"
+        if not isinstance(raw, Mapping):
+            raise ConfigurationError(
+                prefix, "must be a table", f'write [{prefix}] with type = "..."'
+            )
+        type_name = raw.get("type")
+        if not type_name:
+            raise ConfigurationError(
+                f"{prefix}.type", "missing", 'add type = "site" (or another channel type)'
+            )
+        try:
+            cls = host.channel_class(str(type_name))
+        except UsageError as exc:
+            raise ConfigurationError(f"{prefix}.type", exc.problem, exc.fix) from exc
+        on_ambiguous = raw.get("on_ambiguous", "hold")
+        if on_ambiguous not in ("hold", "retry"):
+            raise ConfigurationError(
+                f"{prefix}.on_ambiguous", f"{on_ambiguous!r}", 'use "hold" or "retry"'
+            )
+        if on_ambiguous == "retry":
+            retry_ambiguous.add(channel_id)
+        secrets = _secret_fields(cls)
+        settings = {k: v for k, v in raw.items() if k not in _CHANNEL_META}
+        resolved = host.resolve_credentials(str(type_name), str(channel_id), settings)
+        merged = {**settings, **(resolved or {})}
+        values = {
+            key: _resolve_value(
+                f"{prefix}.{key}",
+                value,
+                secret=key in secrets and key not in (resolved or {}),
+                inline_ok=inline_ok,
+            )
+            for key, value in merged.items()
+        }
+        channels[str(channel_id)] = cls.from_settings(str(channel_id), values)
+    routes = {
+        str(name): _route_from_toml(f"routes.{name}", value)
+        for name, value in data.get("routes", {}).items()
+    }
+    for name, route in routes.items():
+        for _path, leaf in routing.leaves(route):
+            if leaf.channel not in channels:
+                raise ConfigurationError(
+                    f"routes.{name}",
+                    f"names the channel {leaf.channel!r}, which is not configured",
+                    f"add [channels.{leaf.channel}] or fix the name",
+                )
+    outbox = data.get("outbox", {})
+    if not isinstance(outbox, Mapping) or set(outbox) - {"path"}:
+        raise ConfigurationError(
+            "outbox", "only 'path' is known", 'write [outbox] path = "outbox.sqlite3"'
+        )
+    dispatch = dict(data.get("dispatch", {}))
+    for key in dispatch:
+        if key not in _DISPATCH_KEYS:
+            raise ConfigurationError(
+                f"dispatch.{key}", "unknown key", f"use one of: {', '.join(sorted(_DISPATCH_KEYS))}"
+            )
+    if not channels:
+        channels = dict(Config.default(host).channels)
+    return Config(
+        channels=channels,
+        routes=routes,
+        outbox=outbox.get("path"),
+        dispatch=dispatch,
+        retry_ambiguous=frozenset(retry_ambiguous),
+        source=source,
+    )
+
+
+def load_config(path: str | Path | None = None, *, host: PluginHost | None = None) -> Config:
+    """Read ``unipost.toml`` (found as :func:`find_config` says), or the built-in default."""
+    file = Path(path).expanduser() if path is not None else find_config()
+    if file is None:
+        return Config.default(host)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(
+            "config", f"{file} does not exist", "create it or pass another path"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(
+            str(file), f"not valid TOML ({exc})", "fix the syntax at the line shown"
+        ) from exc
+    return parse_config(data, host=host, source=str(file))

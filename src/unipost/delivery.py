@@ -1,0 +1,494 @@
+"""One record's way to a terminal state: rate token → breaker → attempt → classify → decide.
+
+The same loop serves both lanes. The inline lane (``publish``) retries a few
+times within the caller's deadline; the background lane (the worker) takes
+one step per due record and leaves the waiting to ``next_attempt_at``.
+Decisions follow ``reference/resilience.md`` A.4–A.11: what may have been
+applied is retried only with the same key, reconciled by lookup, or held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import httpx
+
+from unipost.channel import Absent, Channel, Context, Found, Idempotency, Prepared, Receipt, Unknown
+from unipost.errors import Ambiguous, DeliveryError, ErrorClass, NotSent
+from unipost.events import Event
+from unipost.outbox import AttemptLog, Record, State
+from unipost.retry import BACKGROUND, RetryPolicy
+
+if TYPE_CHECKING:
+    from unipost.dispatcher import Dispatcher
+
+__all__ = ["Lane", "RecordRunner"]
+
+
+@attrs.frozen(kw_only=True)
+class Lane:
+    """Which lane a run is in, and until when it may keep working."""
+
+    policy: RetryPolicy
+    until: float  # absolute clock time: the caller's deadline, or "now" for a worker step
+    inline: bool
+
+
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@attrs.define
+class RecordRunner:
+    """Drives one record; constructed per run by the dispatcher."""
+
+    dispatcher: Dispatcher
+    record: Record
+    channel: Channel
+    prepared: Prepared
+    lane: Lane
+    patience: float | None  # set when a first_of has a later alternative
+    save_hook: Callable[[Record], None]
+    rng: random.Random
+    _local_attempts: int = 0
+
+    # -- helpers ----------------------------------------------------------------
+
+    @property
+    def _now(self) -> float:
+        return self.dispatcher.clock.now()
+
+    def _emit(self, name: str, **fields: Any) -> None:
+        self.dispatcher.emit(
+            Event(
+                name=name,
+                at=self._now,
+                post_id=self.record.post_id,
+                channel=self.record.channel,
+                fields={"key": self.record.delivery_key[:12], **fields},
+            )
+        )
+
+    def _save(self) -> None:
+        self.record.updated_at = self._now
+        self.dispatcher.store.save(self.record)
+        self.save_hook(self.record)
+
+    def _finish(self, state: State, **fields: Any) -> None:
+        self.record.state = state
+        self.record.lease_owner = None
+        self.record.lease_until = 0.0
+        for name, value in fields.items():
+            setattr(self.record, name, value)
+        self._save()
+
+    def _patience_end(self) -> float | None:
+        if self.patience is None or not self.record.started_at:
+            return None
+        return self.record.started_at + self.patience
+
+    def _move_on(self) -> None:
+        if self.patience is not None and not self.record.moved_on:
+            self.record.moved_on = True
+            self._emit("fallback", reason=self.record.last_class or "patience")
+
+    # -- the loop ---------------------------------------------------------------
+
+    async def run(self, *, wait: bool = True) -> None:
+        """Work until the record is terminal, parked beyond the lane, or not ours.
+
+        A cancelled attempt leaves the record ``sending`` under our lease; the
+        next run recovers it by what the channel can prove.
+        """
+        try:
+            await self._run(wait=wait)
+        except _NotOurs:
+            return
+
+    async def _run(self, *, wait: bool) -> None:
+        while True:
+            record = self.record
+            now = self._now
+            if record.state.terminal or record.state is State.BLOCKED:
+                return
+            if now >= record.ttl_at:
+                self._finish(
+                    State.EXPIRED,
+                    last_error=f"not delivered before its TTL ({_when(record.ttl_at)})",
+                )
+                self._emit("expired")
+                return
+            if record.state is State.SENDING:
+                if record.lease_owner != self.dispatcher.owner and record.lease_until > now:
+                    return  # another worker is on it
+                if not self._recover():
+                    return
+                continue
+            if record.next_attempt_at > now:
+                wake = record.next_attempt_at
+                end = self._patience_end()
+                if end is not None and wake > end:
+                    self._move_on()
+                    self._save()
+                if not wait or wake > self.lane.until or record.moved_on:
+                    return
+                await self.dispatcher.clock.sleep(wake - now)
+                continue
+            blocked = self.dispatcher.blocked_accounts.get(self.channel.credential_key)
+            if blocked is not None:
+                self._move_on()
+                self._finish(State.BLOCKED, last_class=ErrorClass.AUTH.value, last_error=blocked)
+                self._emit("blocked", reason=blocked)
+                return
+            if record.state is State.RECONCILING:
+                await self._reconcile()
+                continue
+            if not self._admit():
+                continue
+            await self._attempt()
+
+    def _admit(self) -> bool:
+        """Rate token and breaker; False when the record was parked instead."""
+        now = self._now
+        limiter = self.dispatcher.limiter
+        limits = self.channel.capabilities.limits
+        credential = self.channel.credential_key
+        delay = limiter.delay(credential, limits, now)
+        if delay > 0:
+            self.record.state = State.RETRY_WAIT
+            self.record.next_attempt_at = now + delay
+            self._emit("ratelimit.wait", wait_for=round(delay, 3))
+            end = self._patience_end()
+            if end is not None and now + delay > end:
+                self._move_on()
+            self._save()
+            return False
+        breaker = self.dispatcher.breakers[self.channel.failure_domain]
+        if not breaker.allow(now):
+            retry_at = breaker.retry_at(now)
+            self.record.state = State.RETRY_WAIT
+            self.record.next_attempt_at = retry_at
+            self.record.last_class = ErrorClass.UNAVAILABLE.value
+            self.record.last_error = f"{self.channel.failure_domain} is failing: not tried until {_when(retry_at)} (breaker open)"
+            self._move_on()
+            self._save()
+            return False
+        limiter.take(credential, limits, now)
+        return True
+
+    def _context(self, deadline: float) -> Context:
+        dispatcher = self.dispatcher
+        channel = self.channel
+        clock = dispatcher.clock
+
+        def observe(response: httpx.Response) -> None:
+            dispatcher.limiter.observe(channel.credential_key, response.headers, clock.now())
+
+        async def send(request: httpx.Request) -> httpx.Response:
+            return await dispatcher.http.send(
+                channel, request, remaining=deadline - clock.now(), on_response=observe
+            )
+
+        return Context(
+            delivery_key=self.record.delivery_key,
+            attempt=self.record.attempts,
+            post_id=self.record.post_id,
+            now=clock.now,
+            deadline=deadline,
+            send=send,
+            sleep=clock.sleep,
+        )
+
+    def _attempt_deadline(self, now: float) -> float:
+        limits = [now + self.dispatcher.attempt_timeout]
+        if self.lane.inline:
+            limits.append(self.lane.until)
+        end = self._patience_end()
+        if end is not None:
+            limits.append(max(end, now + 1.0))
+        return min(limits)
+
+    async def _attempt(self) -> None:
+        dispatcher = self.dispatcher
+        now = self._now
+        lease_until = now + dispatcher.attempt_timeout + dispatcher.lease_margin
+        claimed = dispatcher.store.begin_attempt(self.record.id, dispatcher.owner, lease_until, now)
+        if claimed is None:
+            dispatcher.breakers[self.channel.failure_domain].record(now, ok=None)
+            self.record = dispatcher.store.record(self.record.id)
+            self.save_hook(self.record)
+            if self.record.state is State.SENDING:
+                raise _NotOurs
+            return
+        self.record = claimed
+        if not self.record.started_at:
+            self.record.started_at = now
+        self.save_hook(self.record)
+        self._local_attempts += 1
+        deadline = self._attempt_deadline(now)
+        self._emit("attempt.start", attempt=self.record.attempts)
+        error: DeliveryError | None = None
+        receipt: Receipt | None = None
+        try:
+            async with (
+                dispatcher.limits(self.channel.failure_domain),
+                dispatcher.clock.timeout(deadline - now),
+            ):
+                receipt = await self.channel.deliver(self.prepared, self._context(deadline))
+        except DeliveryError as exc:
+            error = exc
+        except TimeoutError:
+            error = Ambiguous(
+                f"no answer within {deadline - now:.1f} s (the request may have been applied)"
+            )
+        duration = self._now - now
+        self._log(now, duration, error)
+        if receipt is not None:
+            self._delivered(receipt, duration)
+            return
+        assert error is not None
+        self._emit(
+            "attempt.end",
+            attempt=self.record.attempts,
+            error_class=error.error_class.value,
+            http_status=error.status,
+            platform_code=error.platform_code,
+            duration_ms=round(duration * 1000),
+        )
+        self._decide(error)
+
+    def _log(self, started: float, duration: float, error: DeliveryError | None) -> None:
+        self.dispatcher.store.add_attempt(
+            AttemptLog(
+                record_id=self.record.id,
+                n=self.record.attempts,
+                started_at=started,
+                duration=duration,
+                error_class=None if error is None else error.error_class.value,
+                http_status=None if error is None else error.status,
+                platform_code=None if error is None else error.platform_code,
+                retry_after=None if error is None else error.retry_after,
+                request_id=None if error is None else error.request_id,
+                message=None if error is None else error.message,
+            )
+        )
+
+    def _delivered(self, receipt: Receipt, duration: float) -> None:
+        dispatcher = self.dispatcher
+        now = self._now
+        dispatcher.breakers[self.channel.failure_domain].record(now, ok=True)
+        dispatcher.budget_for(self.channel.failure_domain).credit(retried=self._local_attempts > 1)
+        self._finish(
+            State.DELIVERED,
+            platform_id=receipt.platform_id,
+            url=receipt.url,
+            recipients=[attrs.asdict(r) for r in receipt.recipients],
+            extra=dict(receipt.extra),
+            last_class=None,
+            last_error=None,
+            next_attempt_at=0.0,
+        )
+        self._emit("delivered", url=receipt.url or "", duration_ms=round(duration * 1000))
+
+    # -- decisions ----------------------------------------------------------------
+
+    def _park(self, at: float, *, move_on: bool = False) -> None:
+        self.record.state = State.RETRY_WAIT
+        self.record.next_attempt_at = at
+        self.record.lease_owner, self.record.lease_until = None, 0.0
+        if move_on:
+            self._move_on()
+        end = self._patience_end()
+        if end is not None and at > end:
+            self._move_on()
+        self._save()
+        self._emit(
+            "retry.scheduled", wait_for=round(at - self._now, 3), error_class=self.record.last_class
+        )
+
+    def _fail(self, state: State, name: str) -> None:
+        self._move_on()
+        self._finish(state)
+        self._emit(name, error_class=self.record.last_class, reason=self.record.last_error)
+
+    def _decide(self, error: DeliveryError) -> None:
+        dispatcher = self.dispatcher
+        now = self._now
+        kind = error.error_class
+        dispatcher.breakers[self.channel.failure_domain].record(
+            now, ok=False if kind.counts_for_breaker else None
+        )
+        self.record.last_class = kind.value
+        self.record.last_error = str(error)
+        policy = self.lane.policy
+        if kind is ErrorClass.RATE_LIMITED:
+            wait = (
+                error.retry_after
+                if error.retry_after is not None
+                else policy.backoff(self.record.attempts, self.rng)
+            )
+            dispatcher.limiter.pause(self.channel.credential_key, now + wait)
+            if now + wait >= self.record.ttl_at:
+                self._fail(State.FAILED, "failed")
+                return
+            self._local_attempts -= 1  # waiting for a limit is not a failure
+            self._park(
+                now + policy.after_retry_after(wait, self.rng),
+                move_on=wait > policy.retry_after_cap,
+            )
+            return
+        if kind in (ErrorClass.AMBIGUOUS, ErrorClass.DUPLICATE_SIGNAL) or error.may_have_applied:
+            self._ambiguous(error)
+            return
+        if kind in (ErrorClass.NOT_SENT, ErrorClass.TRANSIENT, ErrorClass.UNAVAILABLE):
+            self._retry(error)
+            return
+        if kind is ErrorClass.QUOTA_EXHAUSTED:
+            at = now + (error.retry_after or 3600.0)
+            if at >= self.record.ttl_at:
+                self._fail(State.FAILED, "failed")
+            else:
+                self._park(at, move_on=True)
+            return
+        if kind is ErrorClass.AUTH:
+            dispatcher.blocked_accounts[self.channel.credential_key] = self.record.last_error
+            self._move_on()
+            self._finish(State.BLOCKED)
+            self._emit("blocked", reason=self.record.last_error)
+            return
+        self._fail(State.FAILED, "failed")
+
+    def _retry(self, error: DeliveryError) -> None:
+        now = self._now
+        policy = self.lane.policy
+        exhausted = policy.attempts is not None and self._local_attempts >= policy.attempts
+        if exhausted or (
+            self.lane.inline
+            and not self.dispatcher.budget_for(self.channel.failure_domain).try_spend(
+                timeout=isinstance(error, NotSent) and "Timeout" in error.message
+            )
+        ):
+            self._park(
+                now + BACKGROUND.backoff(max(1, self.record.attempts), self.rng), move_on=True
+            )
+            return
+        if error.retry_after is not None:
+            wait = policy.after_retry_after(error.retry_after, self.rng)
+            self._park(now + wait, move_on=error.retry_after > policy.retry_after_cap)
+            return
+        self._park(now + policy.backoff(self._local_attempts, self.rng))
+
+    def _ambiguous(self, error: DeliveryError) -> None:
+        now = self._now
+        caps = self.channel.capabilities
+        policy = self.lane.policy
+        ways = caps.idempotency
+        key_ok = Idempotency.KEY in ways and (
+            caps.idempotency_window is None
+            or now - self.record.started_at < caps.idempotency_window
+        )
+        if error.error_class is not ErrorClass.DUPLICATE_SIGNAL and (
+            key_ok or Idempotency.CLIENT_ID in ways
+        ):
+            if policy.attempts is not None and self._local_attempts >= policy.attempts:
+                self._park(
+                    now + max(policy.key_retry_delay, BACKGROUND.backoff(1, self.rng)), move_on=True
+                )
+            else:
+                self._park(
+                    now
+                    + max(policy.key_retry_delay, policy.backoff(self._local_attempts, self.rng))
+                )
+            return
+        if Idempotency.LOOKUP in ways:
+            self.record.state = State.RECONCILING
+            self.record.lookups_absent = 0
+            self.record.next_attempt_at = now + policy.reconcile_delays[0]
+            self.record.lease_owner, self.record.lease_until = None, 0.0
+            self._save()
+            self._emit("ambiguous", action="reconcile", error_class=error.error_class.value)
+            return
+        if self.record.channel in self.dispatcher.retry_ambiguous:
+            self.record.possible_duplicate = True
+            self._park(now + policy.backoff(self._local_attempts, self.rng))
+            return
+        self._move_on()
+        self._finish(State.AMBIGUOUS)
+        self._emit("ambiguous", action="hold", error_class=error.error_class.value)
+
+    # -- reconciliation and recovery ------------------------------------------------
+
+    async def _reconcile(self) -> None:
+        dispatcher = self.dispatcher
+        now = self._now
+        leased = dispatcher.store.lease(
+            self.record.id, dispatcher.owner, now + dispatcher.attempt_timeout, now
+        )
+        if leased is None:
+            raise _NotOurs
+        self.record = leased
+        deadline = self._attempt_deadline(now)
+        try:
+            async with dispatcher.clock.timeout(deadline - now):
+                result = await self.channel.lookup(self.prepared, self._context(deadline))
+        except (DeliveryError, TimeoutError) as exc:
+            result = Unknown(str(exc))
+            if isinstance(exc, TimeoutError) or exc.error_class.retryable:
+                self.record.next_attempt_at = now + self.lane.policy.backoff(2, self.rng)
+                self.record.lease_owner, self.record.lease_until = None, 0.0
+                self._save()
+                return
+        self._emit("reconcile.result", result=type(result).__name__)
+        policy = self.lane.policy
+        if isinstance(result, Found):
+            self._delivered(result.receipt, 0.0)
+        elif isinstance(result, Absent):
+            self.record.lookups_absent += 1
+            if self.record.lookups_absent >= 2:
+                self.record.state = State.RETRY_WAIT
+                self.record.next_attempt_at = now
+            else:
+                gap = policy.reconcile_delays[1] - policy.reconcile_delays[0]
+                self.record.next_attempt_at = now + gap
+            self.record.lease_owner, self.record.lease_until = None, 0.0
+            self._save()
+        else:
+            self.record.last_error = f"could not prove whether it was published: {result.reason}"
+            self._move_on()
+            self._finish(State.AMBIGUOUS)
+            self._emit("ambiguous", action="hold", reason=result.reason)
+
+    def _recover(self) -> bool:
+        """A ``sending`` record whose lease ran out: its process died mid-attempt."""
+        dispatcher = self.dispatcher
+        now = self._now
+        leased = dispatcher.store.lease(
+            self.record.id, dispatcher.owner, now + dispatcher.lease_margin, now
+        )
+        if leased is None:
+            return False
+        self.record = leased
+        ways = self.channel.capabilities.idempotency
+        self.record.last_class = ErrorClass.AMBIGUOUS.value
+        self.record.last_error = "the process stopped during an attempt"
+        if Idempotency.KEY in ways or Idempotency.CLIENT_ID in ways:
+            self.record.state = State.RETRY_WAIT
+            self.record.next_attempt_at = now
+        elif Idempotency.LOOKUP in ways:
+            self.record.state = State.RECONCILING
+            self.record.next_attempt_at = now
+        else:
+            self._finish(State.AMBIGUOUS)
+            self._emit("ambiguous", action="hold", reason="process stopped during an attempt")
+            return False
+        self.record.lease_owner, self.record.lease_until = None, 0.0
+        self._save()
+        return True
+
+
+class _NotOurs(Exception):
+    """Another worker holds the record; the caller stops driving it."""

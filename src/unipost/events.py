@@ -1,0 +1,64 @@
+"""Structured delivery events, to the observer hook and to stdlib logging.
+
+Event names follow ``reference/resilience.md`` A.13: ``attempt.start``,
+``attempt.end``, ``retry.scheduled``, ``ratelimit.wait``, ``breaker.transition``,
+``fallback``, ``ambiguous``, ``reconcile.result``, ``delivered``, ``failed``,
+``expired``, ``blocked``. Fields are redacted when the event is made, so no
+observer or log line can see a secret, an e-mail address or a phone number.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from unipost.redact import redact
+
+__all__ = ["Emitter", "Event"]
+
+log = logging.getLogger("unipost")
+log.addHandler(logging.NullHandler())  # a library logs; the application decides where to
+
+
+def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    name: str
+    at: float
+    post_id: str | None = None
+    channel: str | None = None
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_clean)
+
+    def message(self) -> str:
+        bits = " ".join(f"{k}={v}" for k, v in self.fields.items())
+        who = f" {self.post_id}→{self.channel}" if self.channel else ""
+        return f"{self.name}{who} {bits}".rstrip()
+
+
+@attrs.define
+class Emitter:
+    """Fans an event out to observers; a failing observer is logged, never raised."""
+
+    observers: list[Callable[[Event], object]] = attrs.field(factory=list)
+
+    def __call__(self, event: Event) -> None:
+        level = (
+            logging.WARNING
+            if event.name in ("failed", "ambiguous", "expired", "blocked")
+            else logging.DEBUG
+        )
+        if event.name in ("delivered", "breaker.transition", "fallback"):
+            level = logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, event.message())
+        for observer in self.observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("event observer %r failed; delivery goes on", observer)

@@ -1,0 +1,383 @@
+"""The embedded default outbox: one SQLite file in WAL mode, shared safely by processes.
+
+Every state change is its own committed transaction, so a killed process
+leaves at worst a ``sending`` record with a lease that runs out. Leases are a
+compare-and-set in one ``UPDATE``, so two workers never both own a record.
+A corrupt or locked file raises :class:`~unipost.errors.StoreError` naming the
+file; nothing is ever overwritten or recreated behind the user's back.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from unipost.errors import StoreError
+from unipost.outbox import AttemptLog, Publication, Record, State, _check_conflict
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: the first release
+    """
+    CREATE TABLE publications (
+        id TEXT PRIMARY KEY, post_id TEXT NOT NULL, revision INTEGER NOT NULL,
+        content_hash TEXT NOT NULL, post TEXT NOT NULL, route TEXT NOT NULL, created_at REAL NOT NULL,
+        UNIQUE (post_id, revision)
+    );
+    CREATE TABLE records (
+        id TEXT PRIMARY KEY, publication_id TEXT NOT NULL REFERENCES publications(id),
+        post_id TEXT NOT NULL, revision INTEGER NOT NULL, channel TEXT NOT NULL, path TEXT NOT NULL,
+        delivery_key TEXT NOT NULL UNIQUE, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+        next_attempt_at REAL NOT NULL, ttl_at REAL NOT NULL, lease_owner TEXT, lease_until REAL NOT NULL,
+        last_class TEXT, last_error TEXT, platform_id TEXT, url TEXT,
+        possible_duplicate INTEGER NOT NULL, moved_on INTEGER NOT NULL, started_at REAL NOT NULL,
+        lookups_absent INTEGER NOT NULL, recipients TEXT NOT NULL, extra TEXT NOT NULL,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL,
+        UNIQUE (post_id, channel, revision)
+    );
+    CREATE INDEX records_due ON records (state, next_attempt_at);
+    CREATE INDEX records_publication ON records (publication_id);
+    CREATE TABLE attempts (
+        record_id TEXT NOT NULL, n INTEGER NOT NULL, started_at REAL NOT NULL, duration REAL NOT NULL,
+        error_class TEXT, http_status INTEGER, platform_code TEXT, retry_after REAL,
+        request_id TEXT, message TEXT
+    );
+    CREATE INDEX attempts_record ON attempts (record_id);
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_RECORD_COLUMNS = (
+    "id",
+    "publication_id",
+    "post_id",
+    "revision",
+    "channel",
+    "path",
+    "delivery_key",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "ttl_at",
+    "lease_owner",
+    "lease_until",
+    "last_class",
+    "last_error",
+    "platform_id",
+    "url",
+    "possible_duplicate",
+    "moved_on",
+    "started_at",
+    "lookups_absent",
+    "recipients",
+    "extra",
+    "created_at",
+    "updated_at",
+)
+_TERMINAL = tuple(s.value for s in State if s.terminal)
+_SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM records"  # noqa: S608 - constant column list
+
+
+def _row_values(record: Record) -> tuple[Any, ...]:
+    values = []
+    for column in _RECORD_COLUMNS:
+        value = getattr(record, column)
+        if column == "state":
+            value = value.value
+        elif column in ("recipients", "extra"):
+            value = json.dumps(value)
+        elif column in ("possible_duplicate", "moved_on"):
+            value = int(value)
+        values.append(value)
+    return tuple(values)
+
+
+def _record(row: sqlite3.Row) -> Record:
+    data = dict(zip(_RECORD_COLUMNS, row, strict=True))
+    data["state"] = State(data["state"])
+    data["recipients"] = json.loads(data["recipients"])
+    data["extra"] = json.loads(data["extra"])
+    data["possible_duplicate"] = bool(data["possible_duplicate"])
+    data["moved_on"] = bool(data["moved_on"])
+    return Record(**data)
+
+
+def _publication(row: sqlite3.Row) -> Publication:
+    pid, post_id, revision, content_hash, post, route, created_at = row
+    return Publication(
+        id=pid,
+        post_id=post_id,
+        revision=revision,
+        content_hash=content_hash,
+        post=json.loads(post),
+        route=json.loads(route),
+        created_at=created_at,
+    )
+
+
+def _as_path(value: str | Path) -> Path:
+    return Path(value).expanduser()
+
+
+@attrs.define
+class SQLiteStore:
+    """The durable outbox in one file (default: the user's data directory)."""
+
+    path: Path = attrs.field(converter=_as_path)
+    _conn: sqlite3.Connection = attrs.field(init=False, repr=False)
+    _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock, repr=False)
+
+    durable = True
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(exc)) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open the outbox {self.path}: {exc.strerror}") from exc
+
+    def _explain(self, exc: sqlite3.DatabaseError) -> str:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return (
+                f"the outbox {self.path} is locked by another program; "
+                "stop it or wait, nothing was changed"
+            )
+        return (
+            f"the outbox {self.path} is not a readable unipost database ({text}); "
+            "it was left untouched: move it aside or point outbox.path elsewhere"
+        )
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
+                row = self._conn.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
+                ).fetchone()
+                version = int(row[0]) if row else 0
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the outbox {self.path} has schema {version}, newer than this unipost "
+                        f"({SCHEMA_VERSION}): upgrade unipost"
+                    )
+                for script in _MIGRATIONS[version:]:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                if self._conn.execute("SELECT 1 FROM meta WHERE key = 'secret'").fetchone() is None:
+                    self._conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('secret', ?)",
+                        (secrets.token_hex(32),),
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            with self._lock:
+                return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(exc)) from exc
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            with self._lock:
+                return self._conn.execute(sql, params).rowcount
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(exc)) from exc
+
+    def secret(self) -> bytes:
+        return bytes.fromhex(self._query("SELECT value FROM meta WHERE key = 'secret'")[0][0])
+
+    def open_publication(
+        self, publication: Publication, records: Sequence[Record]
+    ) -> tuple[Publication, list[Record]]:
+        placeholders = ", ".join("?" for _ in _RECORD_COLUMNS)
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = self._conn.execute(
+                        "SELECT id, post_id, revision, content_hash, post, route, created_at FROM publications "
+                        "WHERE post_id = ? AND revision = ?",
+                        (publication.post_id, publication.revision),
+                    ).fetchone()
+                    if row is not None:
+                        existing = _publication(row)
+                        self._conn.execute("COMMIT")
+                        _check_conflict(existing, publication)
+                        return existing, self.records(existing.id)
+                    self._conn.execute(
+                        "INSERT INTO publications VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            publication.id,
+                            publication.post_id,
+                            publication.revision,
+                            publication.content_hash,
+                            json.dumps(publication.post),
+                            json.dumps(publication.route),
+                            publication.created_at,
+                        ),
+                    )
+                    self._conn.executemany(
+                        f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+                        [_row_values(r) for r in records],
+                    )
+                    self._conn.execute("COMMIT")
+                except sqlite3.DatabaseError:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(exc)) from exc
+        return publication, self.records(publication.id)
+
+    def publication(self, publication_id: str) -> Publication:
+        rows = self._query(
+            "SELECT id, post_id, revision, content_hash, post, route, created_at FROM publications WHERE id = ?",
+            (publication_id,),
+        )
+        return _publication(rows[0])
+
+    def find_publication(self, post_id: str, revision: int | None = None) -> Publication | None:
+        sql = "SELECT id, post_id, revision, content_hash, post, route, created_at FROM publications WHERE post_id = ?"
+        params: list[Any] = [post_id]
+        if revision is not None:
+            sql += " AND revision = ?"
+            params.append(revision)
+        rows = self._query(sql + " ORDER BY revision DESC LIMIT 1", params)
+        return _publication(rows[0]) if rows else None
+
+    def records(self, publication_id: str) -> list[Record]:
+        return [
+            _record(r)
+            for r in self._query(
+                _SELECT + " WHERE publication_id = ? ORDER BY path", (publication_id,)
+            )
+        ]
+
+    def record(self, record_id: str) -> Record:
+        rows = self._query(_SELECT + " WHERE id = ?", (record_id,))
+        if not rows:
+            raise StoreError(f"no record {record_id} in the outbox {self.path}")
+        return _record(rows[0])
+
+    def save(self, record: Record) -> None:
+        columns = [c for c in _RECORD_COLUMNS if c != "id"]
+        values = _row_values(record)[1:]
+        self._write(
+            f"UPDATE records SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?",  # noqa: S608
+            (*values, record.id),
+        )
+
+    def _lease(
+        self, record_id: str, owner: str, lease_until: float, now: float, *, attempt: bool
+    ) -> Record | None:
+        terminal = ", ".join("?" for _ in _TERMINAL)
+        sets = "lease_owner = ?, lease_until = ?, updated_at = ?"
+        if attempt:
+            sets += ", state = 'sending', attempts = attempts + 1"
+        changed = self._write(
+            f"UPDATE records SET {sets} WHERE id = ? AND state NOT IN ({terminal}) "  # noqa: S608
+            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)",
+            (owner, lease_until, now, record_id, *_TERMINAL, owner, now),
+        )
+        return self.record(record_id) if changed == 1 else None
+
+    def begin_attempt(
+        self, record_id: str, owner: str, lease_until: float, now: float
+    ) -> Record | None:
+        return self._lease(record_id, owner, lease_until, now, attempt=True)
+
+    def lease(self, record_id: str, owner: str, lease_until: float, now: float) -> Record | None:
+        return self._lease(record_id, owner, lease_until, now, attempt=False)
+
+    def add_attempt(self, log: AttemptLog) -> None:
+        self._write(
+            "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                log.record_id,
+                log.n,
+                log.started_at,
+                log.duration,
+                log.error_class,
+                log.http_status,
+                log.platform_code,
+                log.retry_after,
+                log.request_id,
+                log.message,
+            ),
+        )
+
+    def attempts(self, record_id: str) -> list[AttemptLog]:
+        rows = self._query(
+            "SELECT record_id, n, started_at, duration, error_class, http_status, platform_code, retry_after, "
+            "request_id, message FROM attempts WHERE record_id = ? ORDER BY n",
+            (record_id,),
+        )
+        fields = [f.name for f in attrs.fields(AttemptLog)]
+        return [AttemptLog(**dict(zip(fields, row, strict=True))) for row in rows]
+
+    def due_publications(self, now: float, limit: int) -> list[str]:
+        terminal = ", ".join("?" for _ in _TERMINAL)
+        rows = self._query(
+            f"SELECT DISTINCT publication_id FROM records WHERE state NOT IN ({terminal}, 'blocked') "  # noqa: S608
+            "AND next_attempt_at <= ? AND (lease_owner IS NULL OR lease_until <= ?) LIMIT ?",
+            (*_TERMINAL, now, now, limit),
+        )
+        return [r[0] for r in rows]
+
+    def query(
+        self,
+        *,
+        states: Sequence[State] = (),
+        channel: str | None = None,
+        post_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[Record]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states:
+            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            params.extend(s.value for s in states)
+        if channel is not None:
+            clauses.append("channel = ?")
+            params.append(channel)
+        if post_id is not None:
+            clauses.append("post_id = ?")
+            params.append(post_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._query(_SELECT + where + " ORDER BY created_at, path LIMIT ?", (*params, limit))
+        return [_record(r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,45 @@
+"""Shared fixtures: virtual time, fake channels, an isolated plugin host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from unipost import Dispatcher, MemoryStore
+from unipost.redact import forget_secrets
+from unipost.testing import EventRecorder, FakeServer, VirtualClock, fake_channel
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets() -> Iterator[None]:
+    yield
+    forget_secrets()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def recorder() -> EventRecorder:
+    return EventRecorder()
+
+
+@pytest.fixture
+def make_dispatcher(clock: VirtualClock, recorder: EventRecorder) -> Iterator[object]:
+    """Build a dispatcher over fake channels: ``make_dispatcher(a=FakeServer(), b=...)``."""
+    made: list[Dispatcher] = []
+
+    def build(store: object | None = None, **servers: FakeServer) -> Dispatcher:
+        channels = {name: fake_channel(name, server=server, domain=name) for name, server in servers.items()}
+        dispatcher = Dispatcher(
+            channels=channels, store=store or MemoryStore(), clock=clock, observers=[recorder], seed=7
+        )
+        made.append(dispatcher)
+        return dispatcher
+
+    yield build
+    for dispatcher in made:
+        dispatcher.close()
