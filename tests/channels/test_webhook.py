@@ -183,4 +183,5 @@ def test_settings_are_checked() -> None:
     assert hook.origin == "https://hooks.example:8443/"
     assert "abc" not in repr(hook)
     assert SECRET not in repr(hook)
-    assert redact(f"failed: {URL}") == "failed: [REDACTED]"
+    channel()
+    assert redact(f"failed: {URL}") == "failed: [REDACTED]", "the URL is registered as a secret"

@@ -74,10 +74,15 @@ def _is_address(value: str) -> bool:
     return value.isascii() and _ADDRESS.match(value) is not None
 
 
+def _mask(address: str) -> str:
+    """``mask_email`` keeps what follows the last ``@``; a value without one must not show."""
+    return mask_email(address) if "@" in address else "***"
+
+
 def _check_addresses(_instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
     for address in value:
         if not _is_address(address):
-            raise ValueError(f"{attribute.name}: {mask_email(address)} is not an e-mail address")
+            raise ValueError(f"{attribute.name}: {_mask(address)} is not an e-mail address")
 
 
 def _check_from(_instance: Any, _attribute: Any, value: str) -> None:
@@ -199,7 +204,7 @@ class EmailChannel(Channel):
         recipients = self.recipients()
         valid = [a for a in recipients if _is_address(a)]
         results = [
-            RecipientResult(recipient=mask_email(a), ok=False, reason="not an e-mail address")
+            RecipientResult(recipient=_mask(a), ok=False, reason="not an e-mail address")
             for a in recipients
             if not _is_address(a)
         ]
@@ -284,8 +289,6 @@ class EmailChannel(Channel):
             message["List-Unsubscribe"] = ", ".join(unsubscribe)
         if self.unsubscribe_url and self.unsubscribe_url.startswith("https://"):
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        if post.language:
-            message["Content-Language"] = post.language
         plain = prepared.text
         if post.title:
             plain = f"{post.title}\n\n{plain}" if plain else post.title
@@ -313,6 +316,8 @@ class EmailChannel(Channel):
                 )
             else:
                 message.add_attachment(item.read(), maintype, subtype, filename=filename)
+        if post.language:  # after the body: making a multipart moves Content-* headers down
+            message["Content-Language"] = post.language
         return message
 
     def _html(self, prepared: Prepared, cids: dict[int, str]) -> str:
@@ -430,9 +435,11 @@ def _transmit(
         raise _for_code(exc.smtp_code, exc.smtp_error, "refused the message") from exc
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise Ambiguous(
-            f"the connection was lost after the message was sent ({type(exc).__name__}); "
+            f"the connection was lost after the message was sent ({exc}); "
             "it may have been delivered, so it is not resent automatically"
         ) from exc
+    if code != 250:  # smtplib.data() returns the final reply without checking it
+        raise _for_code(code, reply, "refused the message")
     queued = reply.decode("utf-8", "replace")
     return [
         *refused,
@@ -475,8 +482,8 @@ def _before_data(exc: Exception, host: str) -> DeliveryError:
         )
     if isinstance(exc, ssl.SSLError):
         return NotSent(f"TLS with {host} failed: {exc.reason or exc}")
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return NotSent(f"{host} closed the connection before the message was sent")
+    if isinstance(exc, smtplib.SMTPServerDisconnected):  # smtplib's word for reply timeouts too
+        return NotSent(f"{host} was lost before the message was sent: {exc}")
     if isinstance(exc, TimeoutError | socket.timeout):
         return NotSent(f"timed out talking to {host} before the message was sent")
     if isinstance(exc, OSError):
