@@ -1,0 +1,18 @@
+"""unipost channel for Mastodon: install it and ``type = "mastodon"`` is available."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import unipost
+from unipost_mastodon._channel import DEFAULT_CAPABILITIES, InstanceLimits, MastodonChannel
+
+if TYPE_CHECKING:
+    from unipost.plugins import Register
+
+__all__ = ["DEFAULT_CAPABILITIES", "InstanceLimits", "MastodonChannel", "unipost_register_channels"]
+
+
+@unipost.hookimpl
+def unipost_register_channels(register: Register) -> None:
+    register(MastodonChannel)
