@@ -18,12 +18,15 @@ class VirtualClock:
 
     When nothing else on the event loop can run, the earliest sleeper is woken
     and the clock jumps to its wake-up time, so a 6-hour outage takes
-    milliseconds to test and timings can be asserted exactly.
+    milliseconds to test and timings can be asserted exactly. A timeout alone
+    never moves time: if only timeouts are pending, the work they guard is
+    waiting on real I/O (a file write in a thread, a local server), so the
+    clock waits for it instead of firing the timeout.
     """
 
     def __init__(self, start: float = _START) -> None:
         self._now = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._sleepers: list[tuple[float, int, asyncio.Future[None], bool]] = []
         self._counter = itertools.count()
         self._advancer: asyncio.Task[None] | None = None
         self.slept = 0.0  # total virtual seconds any task asked to sleep
@@ -36,13 +39,17 @@ class VirtualClock:
         self._now += seconds
 
     async def sleep(self, seconds: float) -> None:
+        await self._sleep(seconds, timer=False)
+
+    async def _sleep(self, seconds: float, *, timer: bool) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        self.slept += seconds
+        if not timer:
+            self.slept += seconds
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), future))
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), future, timer))
         if self._advancer is None or self._advancer.done():
             self._advancer = loop.create_task(self._advance(loop))
         await future
@@ -59,7 +66,13 @@ class VirtualClock:
             if idle_turns < 3:  # let freshly scheduled callbacks settle
                 continue
             idle_turns = 0
-            when, _, future = heapq.heappop(self._sleepers)
+            live = [entry for entry in self._sleepers if not entry[2].done()]
+            if live and all(entry[3] for entry in live):
+                # Only timeouts are pending: the guarded work waits on real I/O
+                # (a thread, a socket), so time must not jump past it.
+                await asyncio.sleep(0.001)
+                continue
+            when, _, future, _timer = heapq.heappop(self._sleepers)
             if future.done():
                 continue
             self._now = max(self._now, when)
@@ -76,7 +89,7 @@ class VirtualClock:
 
         async def watch() -> None:
             nonlocal fired
-            await self.sleep(seconds)
+            await self._sleep(seconds, timer=True)
             fired = True
             task.cancel()
 

@@ -35,10 +35,14 @@ import pytest
 
 from unipost import errors
 from unipost.channel import Capabilities, Channel, Overflow
+from unipost.dispatcher import Dispatcher
+from unipost.outbox import MemoryStore
+from unipost.report import Report
 from unipost.models import Post
 from unipost.plugins import PluginHost
 from unipost.redact import redact
 from unipost.testing._drive import adeliver, deliver
+from unipost.testing.clock import VirtualClock
 
 __all__ = ["ChannelContract"]
 
@@ -48,6 +52,11 @@ _FAILURES: tuple[tuple[int, dict[str, str], type[errors.DeliveryError]], ...] = 
     (401, {}, errors.AuthFailed),
     (400, {}, errors.Permanent),
 )
+
+
+async def _apublish_and_close(dispatcher: Dispatcher, post: Post, channel_id: str) -> Report:
+    async with dispatcher:
+        return await dispatcher.apublish(post, to=channel_id)
 
 
 class ChannelContract:
@@ -66,7 +75,11 @@ class ChannelContract:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("http", cls.http):
-            for name in ("test_status_maps_to_class", "test_timeout_after_send_is_not_a_success"):
+            for name in (
+                "test_status_maps_to_class",
+                "test_timeout_after_send_is_not_a_success",
+                "test_dispatcher_retries_a_503",
+            ):
                 setattr(cls, name, None)  # HTTP-only tests do not apply to file/SMTP channels
 
     # -- to implement --------------------------------------------------------
@@ -200,3 +213,49 @@ class ChannelContract:
         captured.write(repr(receipt))
         for value in self.secrets:
             assert value not in captured.getvalue()
+
+    def _dispatcher(self) -> Dispatcher:
+        channel = self.make_channel()
+        return Dispatcher(
+            channels={channel.id: channel}, store=MemoryStore(), clock=VirtualClock(), seed=1
+        )
+
+    def test_dispatcher_publishes_sync_and_async_alike(self, httpx_mock: Any) -> None:
+        """``publish`` and ``await apublish`` must drive the channel to the same outcome."""
+        reports = []
+        for mode in ("sync", "async"):
+            dispatcher = (
+                self._dispatcher()
+            )  # a fresh channel each time, as two processes would have
+            channel_id = next(iter(dispatcher.channels))
+            post = attrs.evolve(self.sample_post, id=f"contract-{mode}")
+            try:
+                self.arrange_success(httpx_mock)
+                if mode == "sync":
+                    reports.append(dispatcher.publish(post, to=channel_id))
+                else:
+                    reports.append(asyncio.run(_apublish_and_close(dispatcher, post, channel_id)))
+            finally:
+                dispatcher.close()
+        sync_report, async_report = reports
+        assert sync_report.ok, str(sync_report)
+        assert async_report.ok, str(async_report)
+        assert sync_report[channel_id].state is async_report[channel_id].state
+        assert bool(sync_report[channel_id].platform_id) and bool(
+            async_report[channel_id].platform_id
+        )
+
+    def test_dispatcher_retries_a_503(self, httpx_mock: Any) -> None:
+        """A 503 on the first request is retried (on virtual time) and the post is delivered once."""
+        dispatcher = self._dispatcher()
+        channel_id = next(iter(dispatcher.channels))
+        try:
+            self.arrange_failure(httpx_mock, 503, {}, self.error_body)
+            self.arrange_success(httpx_mock)
+            report = dispatcher.publish(self.sample_post, to=channel_id)
+        finally:
+            dispatcher.close()
+        outcome = report[channel_id]
+        assert outcome.ok, str(report)
+        assert len(outcome.attempts) == 2
+        assert outcome.attempts[0].error_class == "transient"
