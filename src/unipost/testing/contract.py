@@ -36,11 +36,11 @@ import pytest
 from unipost import errors
 from unipost.channel import Capabilities, Channel, Overflow
 from unipost.dispatcher import Dispatcher
-from unipost.outbox import MemoryStore
-from unipost.report import Report
 from unipost.models import Post
+from unipost.outbox import MemoryStore
 from unipost.plugins import PluginHost
 from unipost.redact import redact
+from unipost.report import Report
 from unipost.testing._drive import adeliver, deliver
 from unipost.testing.clock import VirtualClock
 
@@ -241,9 +241,8 @@ class ChannelContract:
         assert sync_report.ok, str(sync_report)
         assert async_report.ok, str(async_report)
         assert sync_report[channel_id].state is async_report[channel_id].state
-        assert bool(sync_report[channel_id].platform_id) and bool(
-            async_report[channel_id].platform_id
-        )
+        assert bool(sync_report[channel_id].platform_id)
+        assert bool(async_report[channel_id].platform_id)
 
     def test_dispatcher_retries_a_503(self, httpx_mock: Any) -> None:
         """A 503 on the first request is retried (on virtual time) and the post is delivered once."""
