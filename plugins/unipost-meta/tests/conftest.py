@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from unipost.redact import forget_secrets
 
 SPECS = Path(__file__).parent / "data" / "meta"
@@ -30,7 +31,9 @@ class Graph:
         return re.compile(rf"^{re.escape(self.root)}/{re.escape(path)}(\?.*)?$")
 
     @staticmethod
-    def error(code: int, subcode: int | None = None, message: str = "error", **extra: Any) -> dict[str, Any]:
+    def error(
+        code: int, subcode: int | None = None, message: str = "error", **extra: Any
+    ) -> dict[str, Any]:
         error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
         if subcode is not None:
             error["error_subcode"] = subcode
@@ -137,7 +140,9 @@ class NodeSpecs:
                 continue
             assert name in declared, f"{request.method} {node}/{edge}: {name!r} is not a parameter"
             spec_type = declared[name]["type"]
-            assert _type_ok(spec_type, value), f"{node}/{edge} {name}={value!r} is not a {spec_type}"
+            assert _type_ok(spec_type, value), (
+                f"{node}/{edge} {name}={value!r} is not a {spec_type}"
+            )
         for name, param in declared.items():
             if param.get("required"):
                 assert name in params, f"{node}/{edge}: required {name!r} missing"
@@ -151,3 +156,9 @@ class NodeSpecs:
 @pytest.fixture(scope="session")
 def specs() -> NodeSpecs:
     return NodeSpecs()
+
+
+@pytest.fixture
+def params() -> Any:
+    """``params(request)``: the request's Graph parameters and file field names."""
+    return request_params

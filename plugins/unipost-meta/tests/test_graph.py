@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from unipost import errors
-from unipost.errors import ConfigurationError
 from unipost_meta import FacebookChannel, InstagramChannel, ThreadsChannel, WhatsAppChannel
 from unipost_meta.graph import THROTTLE_WAIT, appsecret_proof, error_for_graph, form, usage_wait
+
+from unipost import errors
+from unipost.errors import ConfigurationError
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -78,9 +79,11 @@ def test_success_body_is_not_an_error() -> None:
 
 def test_code_1_may_have_applied_and_code_2_not() -> None:
     applied = error_for_graph(response(500, body(1)))
-    assert applied is not None and applied.may_have_applied
+    assert applied is not None
+    assert applied.may_have_applied
     unapplied = error_for_graph(response(500, body(2)))
-    assert unapplied is not None and not unapplied.may_have_applied
+    assert unapplied is not None
+    assert not unapplied.may_have_applied
 
 
 def test_expired_token_says_so_and_keeps_codes() -> None:
@@ -100,13 +103,25 @@ def test_24_hour_window_names_the_fix() -> None:
 def test_policy_block_is_forbidden_with_long_wait() -> None:
     error = error_for_graph(response(400, body(368)))
     assert isinstance(error, errors.Forbidden)
-    assert error.retry_after is not None and error.retry_after >= 3600
+    assert error.retry_after is not None
+    assert error.retry_after >= 3600
 
 
 def test_buc_header_gives_retry_after_in_seconds() -> None:
-    usage = {"1234": [{"type": "pages", "call_count": 100, "total_cputime": 12, "total_time": 40,
-                       "estimated_time_to_regain_access": 7}]}
-    error = error_for_graph(response(400, body(32), {"X-Business-Use-Case-Usage": json.dumps(usage)}))
+    usage = {
+        "1234": [
+            {
+                "type": "pages",
+                "call_count": 100,
+                "total_cputime": 12,
+                "total_time": 40,
+                "estimated_time_to_regain_access": 7,
+            }
+        ]
+    }
+    error = error_for_graph(
+        response(400, body(32), {"X-Business-Use-Case-Usage": json.dumps(usage)})
+    )
     assert isinstance(error, errors.RateLimited)
     assert error.retry_after == pytest.approx(420)
 
@@ -126,19 +141,31 @@ def test_retry_after_header_when_usage_headers_are_silent() -> None:
 
 def test_pair_rate_defaults_to_six_seconds() -> None:
     error = error_for_graph(response(400, body(131056)))
-    assert error is not None and error.retry_after == 6
+    assert error is not None
+    assert error.retry_after == 6
 
 
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
         ({}, None),
-        ({"X-App-Usage": json.dumps({"call_count": 28, "total_time": 25, "total_cputime": 25})}, None),
+        (
+            {"X-App-Usage": json.dumps({"call_count": 28, "total_time": 25, "total_cputime": 25})},
+            None,
+        ),
         ({"X-App-Usage": "not json"}, None),
         ({"X-Business-Use-Case-Usage": json.dumps({"1": [{"call_count": 100}]})}, THROTTLE_WAIT),
-        ({"X-Business-Use-Case-Usage": json.dumps(
-            {"1": [{"call_count": 5, "estimated_time_to_regain_access": 2}],
-             "2": [{"call_count": 5, "estimated_time_to_regain_access": 10}]})}, 600),
+        (
+            {
+                "X-Business-Use-Case-Usage": json.dumps(
+                    {
+                        "1": [{"call_count": 5, "estimated_time_to_regain_access": 2}],
+                        "2": [{"call_count": 5, "estimated_time_to_regain_access": 10}],
+                    }
+                )
+            },
+            600,
+        ),
     ],
 )
 def test_usage_wait(headers: dict[str, str], expected: float | None) -> None:
@@ -152,23 +179,35 @@ def test_appsecret_proof_is_hmac_sha256_hex() -> None:
 
 def test_every_call_carries_appsecret_proof_and_bearer() -> None:
     channel = FacebookChannel(page_id="1", token="EAAtoken12345", app_secret="s3cr3t-app")
-    for request in (channel.get("1", params={"fields": "id"}), channel.post("1", "feed", data={"message": "hi"})):
-        assert request.url.params["appsecret_proof"] == appsecret_proof("EAAtoken12345", "s3cr3t-app")
+    for request in (
+        channel.get("1", params={"fields": "id"}),
+        channel.post("1", "feed", data={"message": "hi"}),
+    ):
+        assert request.url.params["appsecret_proof"] == appsecret_proof(
+            "EAAtoken12345", "s3cr3t-app"
+        )
         assert request.headers["authorization"] == "Bearer EAAtoken12345"
         assert "access_token" not in request.url.params  # the token never sits in a URL
 
 
 def test_form_encodes_graph_types() -> None:
     assert form({"published": False, "n": 3, "m": [{"a": "1"}], "skip": None, "s": "x"}) == {
-        "published": "false", "n": "3", "m": '[{"a":"1"}]', "s": "x",
+        "published": "false",
+        "n": "3",
+        "m": '[{"a":"1"}]',
+        "s": "x",
     }
 
 
 def test_api_version_and_base_url_are_configurable() -> None:
-    channel = FacebookChannel(page_id="1", token="EAAtoken12345", api_version="v24.0", base_url="http://127.0.0.1:8080/")
+    channel = FacebookChannel(
+        page_id="1", token="EAAtoken12345", api_version="v24.0", base_url="http://127.0.0.1:8080/"
+    )
     assert channel.url("1", "feed") == "http://127.0.0.1:8080/v24.0/1/feed"
     with pytest.raises(ConfigurationError, match="api_version"):
-        FacebookChannel.from_settings("facebook", {"page_id": "1", "token": "t" * 10, "api_version": "23"})
+        FacebookChannel.from_settings(
+            "facebook", {"page_id": "1", "token": "t" * 10, "api_version": "23"}
+        )
 
 
 def test_threads_has_its_own_host_and_version() -> None:
