@@ -41,7 +41,7 @@ from unipost.outbox import MemoryStore
 from unipost.plugins import PluginHost
 from unipost.redact import redact
 from unipost.report import Report
-from unipost.testing._drive import adeliver, deliver
+from unipost.testing._drive import deliver
 from unipost.testing.clock import VirtualClock
 
 __all__ = ["ChannelContract"]
