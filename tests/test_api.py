@@ -106,9 +106,8 @@ def test_module_level_publish_uses_unipost_toml(
         monkeypatch.setattr(unipost.api, "_default", None)
     assert report.ok, str(report)
     assert report.durable
-    assert report["news"].url is not None and report["news"].url.startswith(
-        "https://bakery.example/"
-    )
+    assert report["news"].url is not None
+    assert report["news"].url.startswith("https://bakery.example/")
     assert (tmp_path / "public" / "feed.json").is_file()
     assert (tmp_path / "outbox.sqlite3").is_file()
     assert again["news"].state is State.DELIVERED
