@@ -173,6 +173,12 @@ def test_same_key_updates_instead_of_duplicating(tmp_path: Path) -> None:
     assert list(store["items"]) == ["k1"]
 
 
+def test_slugs_are_readable(tmp_path: Path) -> None:
+    channel = site(tmp_path)
+    receipt = deliver(channel, Post(text="We’re open: Crème brûlée day! 20% off", id="p"))
+    assert receipt.url == "https://bakery.example/news/posts/were-open-creme-brulee-day-20-off/"
+
+
 def test_distinct_keys_with_the_same_headline_get_distinct_pages(tmp_path: Path) -> None:
     channel = site(tmp_path)
     one = deliver(channel, Post(text="Open today", id="a"), delivery_key="k1")

@@ -2,9 +2,10 @@
 
 Only the standard library is used (``smtplib``, ``email``, ``ssl``), in a
 worker thread. SMTP has no idempotency: the ``Message-ID`` is derived from
-the delivery key so that a retried message is recognisably the same one,
-and a connection lost after the message data was sent is reported as
-ambiguous instead of being retried blindly.
+the delivery key so that a resent message is recognisably the same one, and
+a connection lost after the message data was sent is reported as ambiguous;
+only that one message (one recipient, or one BCC batch) is in doubt, because
+the send stops there.
 """
 
 from __future__ import annotations
@@ -435,8 +436,8 @@ def _transmit(
         raise _for_code(exc.smtp_code, exc.smtp_error, "refused the message") from exc
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise Ambiguous(
-            f"the connection was lost after the message was sent ({exc}); "
-            "it may have been delivered, so it is not resent automatically"
+            f"the connection was lost after the message was sent ({exc}); it may have been "
+            "delivered, and a resent copy carries the same Message-ID"
         ) from exc
     if code != 250:  # smtplib.data() returns the final reply without checking it
         raise _for_code(code, reply, "refused the message")

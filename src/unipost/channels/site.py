@@ -550,7 +550,8 @@ def _headline(prepared: Prepared) -> str:
 
 
 def _slugify(value: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    joined = value.replace("'", "").replace("\u2019", "")  # "we're" is one word: "were"
+    ascii_text = unicodedata.normalize("NFKD", joined).encode("ascii", "ignore").decode()
     words = re.findall(r"[a-z0-9]+", ascii_text.lower())[:8]
     slug = "-".join(words)[:_SLUG_LENGTH].strip("-")
     return slug or "post"
