@@ -88,13 +88,6 @@ class TestInstagramContract(ChannelContract):
         add_container(httpx_mock, "1801", "FINISHED")
         add_publish(httpx_mock)
 
-    def test_overlong_text_is_adapted_or_rejected(self) -> None:
-        """The inherited test posts text only; Instagram needs media, so keep SAMPLE's image."""
-        long_post = Post(text="word " * 2300, media=SAMPLE.media)
-        prepared = self.make_channel().prepare(long_post)
-        assert prepared.changes
-        assert len(prepared.text) <= 2200
-
 
 def test_image_with_polling(httpx_mock: Any, specs: Any, params: Any) -> None:
     """IN_PROGRESS makes the flow pause (without blocking other deliveries), then publish."""
