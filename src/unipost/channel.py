@@ -188,7 +188,11 @@ Flow: TypeAlias = Generator[httpx.Request | Pause, httpx.Response | None, T]
 
 @attrs.define(kw_only=True)
 class Context:
-    """What the core tells a channel about the attempt in progress."""
+    """What the core tells a channel about the attempt in progress.
+
+    ``now()`` is wall-clock time in epoch seconds on the dispatcher's clock
+    (virtual in tests), so a flow can date a record (Bluesky ``createdAt``).
+    """
 
     delivery_key: str
     attempt: int

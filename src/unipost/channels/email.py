@@ -111,7 +111,9 @@ class EmailChannel(Channel):
         media_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
         max_media_bytes=10 * 1024 * 1024,
         title=True,
-        idempotency=Idempotency.CLIENT_ID,
+        # A Message-ID from the delivery key lets mail clients thread a resend with the
+        # original, but SMTP cannot deduplicate: an ambiguous send is held, not resent.
+        idempotency=Idempotency.NONE,
     )
 
     host: str

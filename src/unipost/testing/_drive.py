@@ -33,16 +33,16 @@ def make_context(
     sleep: Callable[[float], Awaitable[None]] = _no_sleep,
 ) -> Context:
     """A :class:`Context` whose requests go through ``pool`` (pytest-httpx sees them)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.time() + timeout
 
     async def send(request: httpx.Request) -> httpx.Response:
-        return await pool.send(channel, request, remaining=deadline - time.monotonic())
+        return await pool.send(channel, request, remaining=deadline - time.time())
 
     return Context(
         delivery_key=delivery_key,
         attempt=attempt,
         post_id=post_id,
-        now=time.monotonic,
+        now=time.time,
         deadline=deadline,
         send=send,
         sleep=sleep,
