@@ -33,7 +33,11 @@ CJK = "日本語"
         (CJK, TextUnit.UTF16_UNITS, 3),
         (CJK, TextUnit.X_WEIGHTED, 6),
         ("hello", TextUnit.X_WEIGHTED, 5),
-        ("\u2014", TextUnit.X_WEIGHTED, 1),  # em dash is in twitter-text's weight-100 range 8208-8223
+        (
+            "\u2014",
+            TextUnit.X_WEIGHTED,
+            1,
+        ),  # em dash is in twitter-text's weight-100 range 8208-8223
     ],
 )
 def test_count(text: str, unit: TextUnit, expected: int) -> None:
