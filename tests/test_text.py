@@ -34,6 +34,13 @@ CJK = "日本語"
         (CJK, TextUnit.X_WEIGHTED, 6),
         ("hello", TextUnit.X_WEIGHTED, 5),
         (
+            FAMILY,
+            TextUnit.THREADS,
+            25,
+        ),  # Threads: "emojis are counted as the number of UTF-8 bytes"
+        (CAFE, TextUnit.THREADS, 5),
+        (CJK, TextUnit.THREADS, 3),
+        (
             "\u2014",
             TextUnit.X_WEIGHTED,
             1,

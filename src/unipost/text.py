@@ -47,6 +47,7 @@ class TextUnit(enum.Enum):
     UTF8_BYTES = "utf8_bytes"
     UTF16_UNITS = "utf16_units"
     X_WEIGHTED = "x_weighted"  # twitter-text v3 weighting, after NFC
+    THREADS = "threads"  # code points, but an emoji counts as its UTF-8 byte length
 
 
 def graphemes(text: str) -> list[str]:
@@ -89,6 +90,11 @@ def _count_plain(text: str, unit: TextUnit) -> int:
         return len(text.encode("utf-8"))
     if unit is TextUnit.UTF16_UNITS:
         return len(text.encode("utf-16-le")) // 2
+    if unit is TextUnit.THREADS:
+        return sum(
+            len(cluster.encode("utf-8")) if _EMOJI.search(cluster) else len(cluster)
+            for cluster in graphemes(text)
+        )
     weighted = sum(_x_weight(cluster) for cluster in graphemes(text))
     return -(-weighted // _X_SCALE)
 

@@ -151,11 +151,13 @@ def test_expired_token(httpx_mock: Any) -> None:
 
 def test_emoji_count_at_their_utf8_length() -> None:
     """platforms.md §4: Threads counts an emoji as its UTF-8 bytes, so 🥐 costs 4 of 500."""
-    assert ThreadsChannel.capabilities.text_unit is text.TextUnit.UTF8_BYTES
+    assert ThreadsChannel.capabilities.text_unit is text.TextUnit.THREADS
     prepared = channel().prepare(Post(text="🥐" * 130))  # 130 characters, 520 bytes
     assert text.count(prepared.text, text.TextUnit.UTF8_BYTES) <= 500
     assert any(c.kind == "truncated" for c in prepared.changes)
     assert channel().prepare(Post(text="🥐" * 125)).text == "🥐" * 125
+    accented = "é" * 480  # 480 characters (960 UTF-8 bytes) fit: only emoji count as bytes
+    assert channel().prepare(Post(text=accented)).text == accented
 
 
 def test_local_files_need_media_host(tmp_path: Any) -> None:

@@ -33,15 +33,13 @@ class ThreadsChannel(ContainerChannel):
     """A Threads profile, with a Threads user token.
 
     Threads counts 500 characters but each emoji as its UTF-8 byte length
-    (platforms.md §4). Counting every character in UTF-8 bytes is never
-    under that count, so a prepared post is never refused for length; only
-    posts with many non-ASCII letters are shortened earlier than needed.
+    (platforms.md §4): ``TextUnit.THREADS`` counts exactly that.
     """
 
     name: ClassVar[str] = "threads"
     capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit=500,
-        text_unit=TextUnit.UTF8_BYTES,
+        text_unit=TextUnit.THREADS,
         max_media=20,
         media_types=frozenset({"image/jpeg", "image/png"}),
         media_from_url_only=True,
