@@ -1,9 +1,13 @@
 """The plugin host: owns the pluggy manager, loads entry points, keeps the registry.
 
 Plugins hand channel *classes* to a ``register`` callback; the core calls
-them, each in its own error boundary. A plugin that fails to import, or that
-registers a name another distribution already has, is recorded with its
-distribution name and version, and every other plugin keeps working.
+them, each in its own error boundary. A plugin that fails to import,
+implements a hook that does not exist, raises while registering, or registers
+a name another distribution already has, is disabled as a whole and recorded
+with its distribution name and version; every other plugin keeps working.
+
+Loading is lazy: ``import unipost`` reads no entry point; the first question
+asked of a host (``plugins()``, ``channel_class()``, ...) imports them all.
 
 ``UNIPOST_LOAD_PLUGINS=a,b`` loads only those entry points (empty: none);
 ``UNIPOST_DISABLE_PLUGINS=c`` skips some. Built-in channels always load.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -26,7 +31,6 @@ from unipost.errors import PluginError, UnknownChannel
 
 if TYPE_CHECKING:
     from unipost.channel import Channel
-    from unipost.events import Event
 
 __all__ = ["PluginHost", "PluginInfo", "Register", "default_host"]
 
@@ -46,6 +50,10 @@ class PluginInfo:
     channels: tuple[str, ...] = ()
     builtin: bool = False
     error: str | None = None
+
+
+class _Conflict(Exception):
+    """A plugin registered a channel name that another distribution owns."""
 
 
 @attrs.define
@@ -69,14 +77,19 @@ def _split_env(name: str) -> set[str] | None:
 
 @attrs.define
 class PluginHost:
-    """A fresh host per registry; tests make their own instead of sharing a global."""
+    """A fresh host per registry; tests make their own instead of sharing a global.
+
+    ``entry_points`` replaces discovery (the ``unipost`` group of the installed
+    distributions), so a test can load exactly the plugins it names.
+    """
 
     entry_points: list[metadata.EntryPoint] | None = None
     _pm: pluggy.PluginManager = attrs.field(init=False)
     _channels: dict[str, type[Channel]] = attrs.field(init=False, factory=dict)
-    _owners: dict[str, str] = attrs.field(init=False, factory=dict)
-    _infos: dict[str, PluginInfo] = attrs.field(init=False, factory=dict)
+    _owners: dict[str, tuple[str, str]] = attrs.field(init=False, factory=dict)  # (plugin, dist)
+    _infos: dict[tuple[str, str], PluginInfo] = attrs.field(init=False, factory=dict)
     _loaded: bool = attrs.field(init=False, default=False)
+    _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
 
     def __attrs_post_init__(self) -> None:
         self._pm = pluggy.PluginManager(GROUP)
@@ -85,39 +98,40 @@ class PluginHost:
     # -- loading -----------------------------------------------------------
 
     def load(self) -> None:
-        """Import built-ins and the allowed entry points (once)."""
-        if self._loaded:
-            return
-        self._loaded = True
-        version = metadata.version("unipost")
-        for module_name in BUILTIN_MODULES:
-            module = importlib.import_module(module_name)
-            self._register_plugin(
-                module, module_name.rsplit(".", 1)[-1], "unipost", version, builtin=True
-            )
-        allow = _split_env("UNIPOST_LOAD_PLUGINS")
-        block = _split_env("UNIPOST_DISABLE_PLUGINS") or set()
-        points = self.entry_points
-        if points is None:
-            points = list(metadata.entry_points(group=GROUP))
-        for point in points:
-            if (allow is not None and point.name not in allow) or point.name in block:
-                continue
-            dist = point.dist
-            dist_name = dist.name if dist is not None else point.value.split(":")[0]
-            dist_version = dist.version if dist is not None else "?"
-            try:
-                plugin = point.load()
-            except Exception as exc:  # a broken plugin must not take the others down
-                self._problem(point.name, dist_name, dist_version, f"import failed: {exc!r}")
-                continue
-            self._register_plugin(plugin, point.name, dist_name, dist_version)
-        self._pm.check_pending()
+        """Import built-ins and the allowed entry points (once, even across threads)."""
+        with self._lock:
+            if self._loaded:
+                return
+            self._loaded = True
+            version = metadata.version("unipost")
+            for module_name in BUILTIN_MODULES:
+                module = importlib.import_module(module_name)
+                self._register_plugin(
+                    module, module_name.rsplit(".", 1)[-1], "unipost", version, builtin=True
+                )
+            allow = _split_env("UNIPOST_LOAD_PLUGINS")
+            block = _split_env("UNIPOST_DISABLE_PLUGINS") or set()
+            points = self.entry_points
+            if points is None:
+                points = list(metadata.entry_points(group=GROUP))
+            for point in points:
+                if (allow is not None and point.name not in allow) or point.name in block:
+                    continue
+                dist = point.dist
+                dist_name = dist.name if dist is not None else point.value.split(":")[0]
+                dist_version = dist.version if dist is not None else "?"
+                try:
+                    plugin = point.load()
+                except Exception as exc:  # a broken plugin must not take the others down
+                    self._problem(point.name, dist_name, dist_version, f"import failed: {exc!r}")
+                    continue
+                self._register_plugin(plugin, point.name, dist_name, dist_version)
 
     def register_plugin(self, plugin: object, name: str, *, distribution: str = "local") -> None:
         """Register an in-process plugin object (a module or class with hookimpls)."""
-        self.load()
-        self._register_plugin(plugin, name, distribution, "local")
+        with self._lock:
+            self.load()
+            self._register_plugin(plugin, name, distribution, "local")
 
     def _register_plugin(
         self, plugin: Any, name: str, distribution: str, version: str, *, builtin: bool = False
@@ -127,7 +141,14 @@ class PluginHost:
         except (ValueError, pluggy.PluginValidationError) as exc:
             self._problem(name, distribution, version, f"cannot register: {exc}")
             return
-        self._infos[name] = PluginInfo(
+        try:
+            self._pm.check_pending()  # earlier plugins passed, so only this one can fail
+        except pluggy.PluginValidationError as exc:
+            self._pm.unregister(plugin)
+            self._problem(name, distribution, version, f"unknown hook: {exc}")
+            return
+        key = (name, distribution)
+        self._infos[key] = PluginInfo(
             name=name, distribution=distribution, version=version, builtin=builtin
         )
         register = Register(self, name, distribution)
@@ -136,43 +157,46 @@ class PluginHost:
                 continue
             try:
                 impl.function(register=register)
+            except _Conflict as exc:
+                self._disable(plugin, key, str(exc))
             except Exception as exc:
-                self._problem(
-                    name, distribution, version, f"unipost_register_channels failed: {exc!r}"
-                )
+                self._disable(plugin, key, f"unipost_register_channels failed: {exc!r}")
+
+    def _disable(self, plugin: object, key: tuple[str, str], error: str) -> None:
+        """Take a half-registered plugin out again: no channels, no hooks."""
+        self._pm.unregister(plugin)
+        for alias in [alias for alias, owner in self._owners.items() if owner == key]:
+            del self._channels[alias], self._owners[alias]
+        info = self._infos[key]
+        self._problem(info.name, info.distribution, info.version, error)
 
     def _problem(self, name: str, distribution: str, version: str, error: str) -> None:
         log.warning("plugin %s (%s %s) disabled: %s", name, distribution, version, error)
-        old = self._infos.get(name)
-        channels = old.channels if old else ()
-        self._infos[name] = PluginInfo(
-            name=name, distribution=distribution, version=version, channels=channels, error=error
+        self._infos[(name, distribution)] = PluginInfo(
+            name=name, distribution=distribution, version=version, error=error
         )
 
     def _add_channel(
         self, channel_class: type[Channel], aliases: tuple[str, ...], plugin: str, distribution: str
     ) -> None:
         for key in (channel_class.name, *aliases):
-            if key in self._owners and self._owners[key] != distribution:
-                info = self._infos[plugin]
-                self._problem(
-                    plugin,
-                    info.distribution,
-                    info.version,
-                    f"channel {key!r} is already registered by {self._owners[key]}",
-                )
-                return
+            owner = self._owners.get(key)
+            if owner is not None and owner[1] != distribution:
+                raise _Conflict(f"channel {key!r} is already registered by {owner[1]}")
         for key in (channel_class.name, *aliases):
             self._channels[key] = channel_class
-            self._owners[key] = distribution
-        info = self._infos[plugin]
-        self._infos[plugin] = attrs.evolve(info, channels=(*info.channels, channel_class.name))
+            self._owners[key] = (plugin, distribution)
+        info = self._infos[(plugin, distribution)]
+        self._infos[(plugin, distribution)] = attrs.evolve(
+            info, channels=(*info.channels, channel_class.name)
+        )
 
     # -- answers -------------------------------------------------------------
 
     def plugins(self) -> list[PluginInfo]:
+        """Every plugin seen, built-ins first; broken ones carry ``error``."""
         self.load()
-        return sorted(self._infos.values(), key=lambda i: (not i.builtin, i.name))
+        return sorted(self._infos.values(), key=lambda i: (not i.builtin, i.name, i.distribution))
 
     def channel_types(self) -> dict[str, type[Channel]]:
         self.load()
@@ -201,6 +225,7 @@ class PluginHost:
     def resolve_credentials(
         self, channel: str, account: str, config: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
+        """Ask ``unipost_resolve_credentials`` implementations; the first answer wins."""
         self.load()
         result: Mapping[str, Any] | None = self._pm.hook.unipost_resolve_credentials(
             channel=channel, account=account, config=config
@@ -211,13 +236,6 @@ class PluginHost:
         """Functions implementing ``unipost_publish_event`` (called without pluggy per event)."""
         self.load()
         return [impl.function for impl in self._pm.hook.unipost_publish_event.get_hookimpls()]
-
-    def emit(self, event: Event) -> None:
-        for observer in self.observers():
-            try:
-                observer(event=event)
-            except Exception:
-                log.exception("observer %r failed; delivery goes on", observer)
 
 
 _default: PluginHost | None = None
