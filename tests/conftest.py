@@ -33,9 +33,15 @@ def make_dispatcher(clock: VirtualClock, recorder: EventRecorder) -> Iterator[ob
     made: list[Dispatcher] = []
 
     def build(store: object | None = None, **servers: FakeServer) -> Dispatcher:
-        channels = {name: fake_channel(name, server=server, domain=name) for name, server in servers.items()}
+        channels = {
+            name: fake_channel(name, server=server, domain=name) for name, server in servers.items()
+        }
         dispatcher = Dispatcher(
-            channels=channels, store=store or MemoryStore(), clock=clock, observers=[recorder], seed=7
+            channels=channels,
+            store=store or MemoryStore(),
+            clock=clock,
+            observers=[recorder],
+            seed=7,
         )
         made.append(dispatcher)
         return dispatcher
