@@ -107,9 +107,9 @@ def test_lists_builtins_and_installed_plugins_with_versions() -> None:
 def test_cli_lists_plugins_with_versions(tmp_path: Path) -> None:
     out = _cli(tmp_path, "plugins")
     core = metadata.version("unipost")
-    assert re.search(rf"^site\s+built-in {re.escape(core)}\s+site$", out, re.MULTILINE)
+    assert re.search(rf"^site\s+built-in\s+{re.escape(core)}\s+site$", out, re.MULTILINE)
     for name, dist in FIRST_PARTY.items():
-        assert re.search(rf"^{name}\s+{dist} {re.escape(metadata.version(dist))}\b", out, re.M)
+        assert re.search(rf"^{name}\s+{dist}\s+{re.escape(metadata.version(dist))}\b", out, re.M)
 
 
 # -- broken plugins --------------------------------------------------------------
@@ -408,6 +408,22 @@ def test_hook_resolve_credentials(unipost_host: PluginHost, tmp_path: Path) -> N
     assert ("site", "site", {"directory": "public"}) in vault.asked
     assert signing not in repr(config)
     assert config.channels["site"].name == "site"
+
+
+def test_a_failing_secret_store_is_named(unipost_host: PluginHost, tmp_path: Path) -> None:
+    class Vault:
+        @unipost.hookimpl
+        def unipost_resolve_credentials(
+            self, channel: str, account: str, config: Mapping[str, Any]
+        ) -> Mapping[str, Any] | None:
+            raise ConnectionError("vault sealed")
+
+    unipost_host.register_plugin(Vault(), "sealed-vault")
+    (tmp_path / "unipost.toml").write_text('[channels.site]\ntype = "site"\n', encoding="utf-8")
+    with pytest.raises(PluginError, match="sealed-vault") as caught:
+        load_config(tmp_path / "unipost.toml", host=unipost_host)
+    assert "channels.site" in str(caught.value)
+    assert "vault sealed" in str(caught.value)
 
 
 def test_hook_publish_event(unipost_host: PluginHost, caplog: pytest.LogCaptureFixture) -> None:

@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import pluggy
@@ -227,10 +227,21 @@ class PluginHost:
     ) -> Mapping[str, Any] | None:
         """Ask ``unipost_resolve_credentials`` implementations; the first answer wins."""
         self.load()
-        result: Mapping[str, Any] | None = self._pm.hook.unipost_resolve_credentials(
-            channel=channel, account=account, config=config
-        )
-        return result
+        # Same order as pluggy (last registered first), but a failing secret store is named.
+        offered: dict[str, Any] = {"channel": channel, "account": account, "config": config}
+        for impl in reversed(self._pm.hook.unipost_resolve_credentials.get_hookimpls()):
+            try:
+                answer = impl.function(**{k: v for k, v in offered.items() if k in impl.argnames})
+                result = cast("Mapping[str, Any] | None", answer)
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed to resolve credentials for "
+                    f"channels.{account}: {exc!r}",
+                    distribution=impl.plugin_name,
+                ) from exc
+            if result is not None:
+                return result
+        return None
 
     def observers(self) -> list[Callable[..., object]]:
         """Functions implementing ``unipost_publish_event`` (called without pluggy per event)."""
