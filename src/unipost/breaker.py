@@ -40,6 +40,7 @@ class Breaker:
     min_calls: int = 10
     open_base: float = 30.0
     open_cap: float = 600.0
+    probe_wait: float = 1.0  # how soon a delivery refused during a probe asks again
     on_transition: Transition | None = None
     state: BreakerState = BreakerState.CLOSED
     open_until: float = 0.0
@@ -56,7 +57,10 @@ class Breaker:
             )
 
     def allow(self, now: float) -> bool:
-        """May a request be sent to this domain now? Claims the probe when half-open."""
+        """May a request be sent to this domain now? Claims the probe when half-open.
+
+        A caller that got True while :attr:`probing` must report with ``probe=True``.
+        """
         if self.state is BreakerState.CLOSED:
             return True
         if self.state in (BreakerState.OPEN, BreakerState.ISOLATED):
@@ -68,13 +72,29 @@ class Breaker:
         self._probing = True
         return True
 
-    def retry_at(self, now: float) -> float:
-        """When a delivery refused by :meth:`allow` should come back."""
-        return max(now, self.open_until)
+    @property
+    def probing(self) -> bool:
+        """A half-open probe is in flight; everyone else waits for its verdict."""
+        return self._probing
 
-    def record(self, now: float, *, ok: bool | None) -> None:
-        """Report an attempt: ``ok`` True/False, or None when it says nothing about health."""
-        was_probe, self._probing = self._probing, False
+    def retry_at(self, now: float) -> float:
+        """When a delivery refused by :meth:`allow` should come back.
+
+        While a probe is in flight that is shortly after it can have answered,
+        never "now": a caller polling at "now" would spin without yielding.
+        """
+        if self.open_until > now:
+            return self.open_until
+        return now + self.probe_wait
+
+    def record(self, now: float, *, ok: bool | None, probe: bool = False) -> None:
+        """Report an attempt: ``ok`` True/False, or None when it says nothing about health.
+
+        Only the probe's own verdict moves a half-open breaker; a late answer
+        to a request sent before the breaker opened counts in the window only.
+        """
+        if probe:
+            self._probing = False
         if ok is None:
             return
         self._calls.append((now, ok))
@@ -82,13 +102,13 @@ class Breaker:
             self._calls.popleft()
         if ok:
             self._consecutive = 0
-            if self.state is not BreakerState.CLOSED:
+            if self.state is BreakerState.HALF_OPEN and probe:
                 self._open_for = 0.0
                 self._calls.clear()
                 self._move(BreakerState.CLOSED)
             return
         self._consecutive += 1
-        if self.state is BreakerState.HALF_OPEN and was_probe:
+        if self.state is BreakerState.HALF_OPEN and probe:
             self._open(now, min(self.open_cap, max(self.open_base, self._open_for * 2)))
         elif self.state is BreakerState.CLOSED and self._tripped():
             self._open(now, self.open_base)

@@ -55,6 +55,10 @@ class RecordRunner:
     save_hook: Callable[[Record], None]
     rng: random.Random
     _local_attempts: int = 0
+    _probe: bool = False  # this run holds the domain's half-open probe
+    _sent: bool = False  # the current attempt handed a request to the transport
+    _last_retry_timeout: bool = False  # what the last budgeted retry cost (refunded on success)
+    _deferred: bool = False  # handed to the background lane: this run sleeps no more
 
     # -- helpers ----------------------------------------------------------------
 
@@ -113,14 +117,12 @@ class RecordRunner:
         while True:
             record = self.record
             now = self._now
-            if record.state.terminal or record.state is State.BLOCKED:
+            if record.state.terminal:
                 return
             if now >= record.ttl_at:
-                self._finish(
-                    State.EXPIRED,
-                    last_error=f"not delivered before its TTL ({_when(record.ttl_at)})",
-                )
-                self._emit("expired")
+                self._expire()
+                return
+            if record.state is State.BLOCKED:
                 return
             if record.state is State.SENDING:
                 if record.lease_owner != self.dispatcher.owner and record.lease_until > now:
@@ -134,24 +136,94 @@ class RecordRunner:
                 if end is not None and wake > end:
                     self._move_on()
                     self._save()
-                if not wait or wake > self.lane.until or record.moved_on:
+                if (
+                    not wait
+                    or wake > self.lane.until
+                    or record.moved_on
+                    or self._deferred
+                    or self._defers(wake - now)
+                ):
                     return
                 await self.dispatcher.clock.sleep(wake - now)
                 continue
+            if self.lane.inline and now >= self.lane.until:
+                return  # no time left to start anything: the worker takes over
+            if not record.started_at:
+                record.started_at = now  # patience and key windows count from here
             blocked = self.dispatcher.blocked_accounts.get(self.channel.credential_key)
             if blocked is not None:
                 self._move_on()
                 self._finish(State.BLOCKED, last_class=ErrorClass.AUTH.value, last_error=blocked)
                 self._emit("blocked", reason=blocked)
                 return
+            if record.state is State.RETRY_WAIT and self._key_expired():
+                continue
             if record.state is State.RECONCILING:
                 await self._reconcile()
                 continue
-            if not self._admit():
-                continue
-            await self._attempt()
+            # Polly order: the bulkhead first, then breaker and rate token, then the attempt.
+            async with self.dispatcher.limits(self.channel.failure_domain):
+                if await self._admit():
+                    await self._attempt()
 
-    def _admit(self) -> bool:
+    def _key_expired(self) -> bool:
+        """A resend that relied on the idempotency key, now past the key's window.
+
+        The key no longer protects it, so the record is reconciled by lookup first
+        (or held), never resent blindly.
+        """
+        caps = self.channel.capabilities
+        record = self.record
+        if (
+            record.last_class != ErrorClass.AMBIGUOUS.value
+            or Idempotency.KEY not in caps.idempotency
+            or Idempotency.CLIENT_ID in caps.idempotency
+            or caps.idempotency_window is None
+            or self._now - record.started_at < caps.idempotency_window
+        ):
+            return False
+        if Idempotency.LOOKUP in caps.idempotency:
+            record.state = State.RECONCILING
+            record.lookups_absent = 0
+            record.next_attempt_at = self._now
+            self._save()
+            self._emit("ambiguous", action="reconcile", reason="idempotency key window passed")
+        else:
+            record.last_error = "the idempotency key expired before the post could be confirmed"
+            self._move_on()
+            self._finish(State.AMBIGUOUS)
+            self._emit("ambiguous", action="hold", reason=record.last_error)
+        return True
+
+    def _defers(self, wait: float) -> bool:
+        """The inline lane never sleeps longer than the Retry-After cap: it defers instead."""
+        return self.lane.inline and wait > self.lane.policy.retry_after_cap
+
+    def _expire(self) -> None:
+        """Past its TTL: ``expired``, reported once even when several workers see it."""
+        dispatcher = self.dispatcher
+        now = self._now
+        theirs = self.record.lease_owner != dispatcher.owner and self.record.lease_until > now
+        if self.record.state is State.SENDING and theirs:
+            return  # another worker's attempt is still running; it settles the record
+        unproven = self.record.state in (State.SENDING, State.RECONCILING) or (
+            self.record.last_class
+            in (ErrorClass.AMBIGUOUS.value, ErrorClass.DUPLICATE_SIGNAL.value)
+        )
+        if dispatcher.store.lease(self.record.id, dispatcher.owner, now + 1.0, now) is None:
+            raise _NotOurs
+        when = _when(self.record.ttl_at)
+        if unproven:  # it may have been published: a person settles it, never a guess
+            self._finish(
+                State.AMBIGUOUS,
+                last_error=f"its TTL ({when}) passed before it was proven whether it was published",
+            )
+            self._emit("ambiguous", action="hold", reason="ttl")
+            return
+        self._finish(State.EXPIRED, last_error=f"not delivered before its TTL ({when})")
+        self._emit("expired")
+
+    async def _admit(self) -> bool:
         """Rate token and breaker; False when the record was parked instead."""
         now = self._now
         limiter = self.dispatcher.limiter
@@ -169,15 +241,51 @@ class RecordRunner:
             return False
         breaker = self.dispatcher.breakers[self.channel.failure_domain]
         if not breaker.allow(now):
-            retry_at = breaker.retry_at(now)
-            self.record.state = State.RETRY_WAIT
-            self.record.next_attempt_at = retry_at
-            self.record.last_class = ErrorClass.UNAVAILABLE.value
-            self.record.last_error = f"{self.channel.failure_domain} is failing: not tried until {_when(retry_at)} (breaker open)"
-            self._move_on()
-            self._save()
+            self._unavailable(breaker.retry_at(now))
             return False
+        self._probe = breaker.probing
         limiter.take(credential, limits, now)
+        if self._probe and _has_health_check(self.channel):
+            return await self._health_probe()
+        return True
+
+    def _unavailable(self, retry_at: float) -> None:
+        self.record.state = State.RETRY_WAIT
+        self.record.next_attempt_at = retry_at
+        self.record.last_class = ErrorClass.UNAVAILABLE.value
+        self.record.last_error = f"{self.channel.failure_domain} is failing: not tried until {_when(retry_at)} (breaker open)"
+        self._move_on()
+        self._save()
+
+    def _breaker_record(self, ok: bool | None) -> None:
+        probe, self._probe = self._probe, False
+        self.dispatcher.breakers[self.channel.failure_domain].record(self._now, ok=ok, probe=probe)
+
+    async def _health_probe(self) -> bool:
+        """Half-open: ask the channel's safe health check instead of risking a create.
+
+        A check that fails for the platform's health re-opens the breaker; one
+        that says nothing about it (a 401, a 429) leaves the delivery as the probe.
+        """
+        now = self._now
+        deadline = self._attempt_deadline(now)
+        try:
+            async with self.dispatcher.clock.timeout(deadline - now):
+                await self.channel.check(self._context(deadline))
+        except (DeliveryError, TimeoutError) as exc:
+            if isinstance(exc, DeliveryError) and not exc.error_class.counts_for_breaker:
+                return True
+            self._emit("breaker.probe", healthy=False, reason=str(exc))
+            self._breaker_record(False)
+            self._unavailable(
+                self.dispatcher.breakers[self.channel.failure_domain].retry_at(self._now)
+            )
+            return False
+        except BaseException:
+            self._breaker_record(None)
+            raise
+        self._emit("breaker.probe", healthy=True)
+        self._breaker_record(True)
         return True
 
     def _context(self, deadline: float) -> Context:
@@ -189,6 +297,7 @@ class RecordRunner:
             dispatcher.limiter.observe(channel.credential_key, response.headers, clock.now())
 
         async def send(request: httpx.Request) -> httpx.Response:
+            self._sent = True
             return await dispatcher.http.send(
                 channel, request, remaining=deadline - clock.now(), on_response=observe
             )
@@ -218,7 +327,7 @@ class RecordRunner:
         lease_until = now + dispatcher.attempt_timeout + dispatcher.lease_margin
         claimed = dispatcher.store.begin_attempt(self.record.id, dispatcher.owner, lease_until, now)
         if claimed is None:
-            dispatcher.breakers[self.channel.failure_domain].record(now, ok=None)
+            self._breaker_record(None)
             self.record = dispatcher.store.record(self.record.id)
             self.save_hook(self.record)
             if self.record.state is State.SENDING:
@@ -233,18 +342,19 @@ class RecordRunner:
         self._emit("attempt.start", attempt=self.record.attempts)
         error: DeliveryError | None = None
         receipt: Receipt | None = None
+        self._sent = False
         try:
-            async with (
-                dispatcher.limits(self.channel.failure_domain),
-                dispatcher.clock.timeout(deadline - now),
-            ):
+            async with dispatcher.clock.timeout(deadline - now):
                 receipt = await self.channel.deliver(self.prepared, self._context(deadline))
         except DeliveryError as exc:
             error = exc
-        except TimeoutError:
-            error = Ambiguous(
-                f"no answer within {deadline - now:.1f} s (the request may have been applied)"
-            )
+        except TimeoutError as exc:
+            error = self._cut(deadline - now)
+            error.__cause__ = exc
+        except BaseException:
+            self._breaker_record(None)
+            self._abandoned(now)
+            raise
         duration = self._now - now
         self._log(now, duration, error)
         if receipt is not None:
@@ -260,6 +370,32 @@ class RecordRunner:
             duration_ms=round(duration * 1000),
         )
         self._decide(error)
+
+    def _abandoned(self, started: float) -> None:
+        """The caller cancelled mid-attempt: settle the record now by what can be proved."""
+        error = self._cut(self._now - started)
+        error = type(error)(f"the caller cancelled the attempt: {error.message}")
+        self._log(started, self._now - started, error)
+        self.record.last_class = error.error_class.value
+        self.record.last_error = str(error)
+        ways = self.channel.capabilities.idempotency
+        if isinstance(error, NotSent) or Idempotency.KEY in ways or Idempotency.CLIENT_ID in ways:
+            self._park(self._now)
+        elif Idempotency.LOOKUP in ways:
+            self.record.state = State.RECONCILING
+            self.record.lookups_absent = 0
+            self.record.next_attempt_at = self._now + self.lane.policy.reconcile_delays[0]
+            self.record.lease_owner, self.record.lease_until = None, 0.0
+            self._save()
+        else:
+            self._finish(State.AMBIGUOUS)
+            self._emit("ambiguous", action="hold", error_class=error.error_class.value)
+
+    def _cut(self, seconds: float) -> DeliveryError:
+        """Our own timeout ended the attempt: ambiguous, unless no request had left yet."""
+        if type(self.channel).deliver is Channel.deliver and not self._sent:
+            return NotSent(f"no request started within {seconds:.1f} s")
+        return Ambiguous(f"no answer within {seconds:.1f} s (the request may have been applied)")
 
     def _log(self, started: float, duration: float, error: DeliveryError | None) -> None:
         self.dispatcher.store.add_attempt(
@@ -279,9 +415,10 @@ class RecordRunner:
 
     def _delivered(self, receipt: Receipt, duration: float) -> None:
         dispatcher = self.dispatcher
-        now = self._now
-        dispatcher.breakers[self.channel.failure_domain].record(now, ok=True)
-        dispatcher.budget_for(self.channel.failure_domain).credit(retried=self._local_attempts > 1)
+        self._breaker_record(True)
+        dispatcher.budget_for(self.channel.failure_domain).credit(
+            retried=self._local_attempts > 1, timeout=self._last_retry_timeout
+        )
         self._finish(
             State.DELIVERED,
             platform_id=receipt.platform_id,
@@ -297,6 +434,9 @@ class RecordRunner:
     # -- decisions ----------------------------------------------------------------
 
     def _park(self, at: float, *, move_on: bool = False) -> None:
+        """Wait until ``at``; ``move_on`` hands the record to the background lane (and the
+        next ``first_of`` alternative) instead of sleeping here."""
+        self._deferred = self._deferred or move_on
         self.record.state = State.RETRY_WAIT
         self.record.next_attempt_at = at
         self.record.lease_owner, self.record.lease_until = None, 0.0
@@ -319,9 +459,7 @@ class RecordRunner:
         dispatcher = self.dispatcher
         now = self._now
         kind = error.error_class
-        dispatcher.breakers[self.channel.failure_domain].record(
-            now, ok=False if kind.counts_for_breaker else None
-        )
+        self._breaker_record(False if kind.counts_for_breaker else None)
         self.record.last_class = kind.value
         self.record.last_error = str(error)
         policy = self.lane.policy
@@ -347,7 +485,8 @@ class RecordRunner:
         if kind in (ErrorClass.NOT_SENT, ErrorClass.TRANSIENT, ErrorClass.UNAVAILABLE):
             self._retry(error)
             return
-        if kind is ErrorClass.QUOTA_EXHAUSTED:
+        temporary_block = kind is ErrorClass.FORBIDDEN and error.retry_after is not None  # Meta 368
+        if kind is ErrorClass.QUOTA_EXHAUSTED or temporary_block:
             at = now + (error.retry_after or 3600.0)
             if at >= self.record.ttl_at:
                 self._fail(State.FAILED, "failed")
@@ -362,16 +501,26 @@ class RecordRunner:
             return
         self._fail(State.FAILED, "failed")
 
+    def _budgeted(self, error: DeliveryError) -> bool:
+        """The inline lane pays for an immediate retry from the domain's retry budget."""
+        if not self.lane.inline:
+            return True  # the background lane is gated by the breaker instead
+        timeout = _timed_out(error)
+        if not self.dispatcher.budget_for(self.channel.failure_domain).try_spend(timeout=timeout):
+            self._emit("retry.budget_exhausted", error_class=error.error_class.value)
+            return False
+        self._last_retry_timeout = timeout
+        return True
+
+    def _failures(self) -> int:
+        """Failed attempts so far: this run's inline, the record's in the background."""
+        return self._local_attempts if self.lane.inline else max(1, self.record.attempts)
+
     def _retry(self, error: DeliveryError) -> None:
         now = self._now
         policy = self.lane.policy
         exhausted = policy.attempts is not None and self._local_attempts >= policy.attempts
-        if exhausted or (
-            self.lane.inline
-            and not self.dispatcher.budget_for(self.channel.failure_domain).try_spend(
-                timeout=isinstance(error, NotSent) and "Timeout" in error.message
-            )
-        ):
+        if exhausted or not self._budgeted(error):
             self._park(
                 now + BACKGROUND.backoff(max(1, self.record.attempts), self.rng), move_on=True
             )
@@ -380,7 +529,7 @@ class RecordRunner:
             wait = policy.after_retry_after(error.retry_after, self.rng)
             self._park(now + wait, move_on=error.retry_after > policy.retry_after_cap)
             return
-        self._park(now + policy.backoff(self._local_attempts, self.rng))
+        self._park(now + policy.backoff(self._failures(), self.rng))
 
     def _ambiguous(self, error: DeliveryError) -> None:
         now = self._now
@@ -394,14 +543,15 @@ class RecordRunner:
         if error.error_class is not ErrorClass.DUPLICATE_SIGNAL and (
             key_ok or Idempotency.CLIENT_ID in ways
         ):
-            if policy.attempts is not None and self._local_attempts >= policy.attempts:
+            self.record.last_class = ErrorClass.AMBIGUOUS.value  # may have applied
+            exhausted = policy.attempts is not None and self._local_attempts >= policy.attempts
+            if exhausted or not self._budgeted(error):
                 self._park(
                     now + max(policy.key_retry_delay, BACKGROUND.backoff(1, self.rng)), move_on=True
                 )
             else:
                 self._park(
-                    now
-                    + max(policy.key_retry_delay, policy.backoff(self._local_attempts, self.rng))
+                    now + max(policy.key_retry_delay, policy.backoff(self._failures(), self.rng))
                 )
             return
         if Idempotency.LOOKUP in ways:
@@ -414,7 +564,7 @@ class RecordRunner:
             return
         if self.record.channel in self.dispatcher.retry_ambiguous:
             self.record.possible_duplicate = True
-            self._park(now + policy.backoff(self._local_attempts, self.rng))
+            self._park(now + policy.backoff(self._failures(), self.rng))
             return
         self._move_on()
         self._finish(State.AMBIGUOUS)
@@ -451,6 +601,7 @@ class RecordRunner:
             if self.record.lookups_absent >= 2:
                 self.record.state = State.RETRY_WAIT
                 self.record.next_attempt_at = now
+                self.record.last_class = None  # proven absent: a resend cannot duplicate
             else:
                 gap = policy.reconcile_delays[1] - policy.reconcile_delays[0]
                 self.record.next_attempt_at = now + gap
@@ -488,6 +639,18 @@ class RecordRunner:
         self.record.lease_owner, self.record.lease_until = None, 0.0
         self._save()
         return True
+
+
+def _has_health_check(channel: Channel) -> bool:
+    """A channel with its own safe check probes a half-open breaker with it."""
+    kind = type(channel)
+    return kind.check_flow is not Channel.check_flow or kind.check is not Channel.check
+
+
+def _timed_out(error: DeliveryError) -> bool:
+    """A timeout costs the retry budget double: the platform is slow, not just refusing."""
+    cause = error.__cause__
+    return isinstance(cause, httpx.TimeoutException | TimeoutError)
 
 
 class _NotOurs(Exception):

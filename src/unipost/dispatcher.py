@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import hashlib
 import hmac
+import logging
 import random
 import tempfile
 import threading
@@ -45,9 +47,10 @@ from unipost.report import Attempt, Outcome, Report, ReportStatus
 from unipost.retry import BACKGROUND, INLINE, RetryBudget, RetryPolicy
 from unipost.routes import AllOf, FirstOf, Leaf, Route
 
-__all__ = ["Dispatcher", "Plan", "SharedFailureDomainWarning"]
+__all__ = ["Dispatcher", "Plan", "SharedFailureDomainWarning", "Worker"]
 
 T = TypeVar("T")
+_log = logging.getLogger("unipost")
 
 _default_clock: Callable[[], Clock] = SystemClock
 
@@ -85,6 +88,29 @@ class _Portal:
         self.loop.close()
 
 
+@attrs.define(eq=False)
+class Worker:
+    """An embedded background lane on the dispatcher's private loop thread.
+
+    From :meth:`Dispatcher.start_worker`; :meth:`stop` lets the step in
+    progress finish (no attempt is cut off), then returns.
+    """
+
+    _future: concurrent.futures.Future[None]
+    _stop: asyncio.Event
+    _loop: asyncio.AbstractEventLoop
+
+    @property
+    def running(self) -> bool:
+        return not self._future.done()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the current step; re-raises whatever made the worker fail."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._future.result(timeout)
+
+
 @attrs.define
 class _Run:
     publication: Publication
@@ -103,6 +129,20 @@ _LEAF_STATUS = {
     State.BLOCKED: ReportStatus.PENDING,  # waits for reauthorize() or resolve()
     State.AMBIGUOUS: ReportStatus.AMBIGUOUS,
 }
+
+
+def _position(path: str) -> tuple[int, ...]:
+    """Route order of a path: ``0.10`` comes after ``0.2``."""
+    return tuple(int(p) for p in path.split("."))
+
+
+def _within(path: str, node_path: str) -> bool:
+    return path == node_path or path.startswith(node_path + ".")
+
+
+def _progress(record: Record) -> tuple[object, ...]:
+    """What a worker step can change about a record (to tell a busy loop from work)."""
+    return (record.state, record.attempts, record.next_attempt_at, record.lookups_absent)
 
 
 def set_default_clock(factory: Callable[[], Clock]) -> None:
@@ -132,6 +172,9 @@ class Dispatcher:
     retry_ambiguous: frozenset[str] = frozenset()
     observers: list[Callable[[Event], object]] = attrs.field(factory=list)
     seed: int | None = None
+    rng: random.Random | None = (
+        None  # jitter source; tests inject one (default: seeded by ``seed``)
+    )
     http: HttpPool = attrs.field(factory=HttpPool)
     owner: str = attrs.field(factory=lambda: uuid.uuid4().hex)
     breakers: Breakers = attrs.field(init=False)
@@ -142,12 +185,16 @@ class Dispatcher:
     _emitter: Emitter = attrs.field(init=False)
     _portal: _Portal | None = attrs.field(init=False, default=None)
     _portal_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    _workers: list[Worker] = attrs.field(init=False, factory=list)
+    # Publications being advanced in this process: one driver each, whichever lane.
+    _active: set[str] = attrs.field(init=False, factory=set)
+    _active_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
     _semaphores: weakref.WeakKeyDictionary[
         asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]
     ] = attrs.field(init=False, factory=weakref.WeakKeyDictionary)
 
     def __attrs_post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self._rng = self.rng if self.rng is not None else random.Random(self.seed)
         self._emitter = Emitter(self.observers)
         self.breakers = Breakers(on_transition=self._breaker_moved)
 
@@ -362,12 +409,14 @@ class Dispatcher:
         publication, _records = self._open(post, plan)
         return self.report_for(publication, warnings=plan.warnings)
 
-    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _ensure_portal(self) -> _Portal:
         with self._portal_lock:
             if self._portal is None:
                 self._portal = _Portal()
-            portal = self._portal
-        return portal.run(coro)
+            return self._portal
+
+    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._ensure_portal().run(coro)
 
     async def _advance(
         self,
@@ -376,7 +425,31 @@ class Dispatcher:
         lane: Lane,
         *,
         post: Post | None = None,
-    ) -> None:
+    ) -> bool:
+        """Drive a publication's records along its route; False if nothing changed.
+
+        A publication already being driven in this process is left to that
+        driver: two runners with one lease owner could both send.
+        """
+        with self._active_lock:
+            if publication.id in self._active:
+                return False
+            self._active.add(publication.id)
+        try:
+            return await self._drive(publication, records, lane, post=post)
+        finally:
+            with self._active_lock:
+                self._active.discard(publication.id)
+
+    async def _drive(
+        self,
+        publication: Publication,
+        records: list[Record],
+        lane: Lane,
+        *,
+        post: Post | None,
+    ) -> bool:
+        before = [_progress(r) for r in records]
         source = post if post is not None else Post.from_dict(publication.post)
         prepared: dict[str, Prepared] = {}
         for record in records:
@@ -388,7 +461,15 @@ class Dispatcher:
                 record.last_error = f"channel {record.channel!r} is no longer configured"
                 self.store.save(record)
                 continue
-            prepared[record.channel] = channel.prepare(source)
+            try:
+                prepared[record.channel] = channel.prepare(source)
+            except ContentRejected as exc:  # the channel's settings changed since publish
+                record.state, record.last_class, record.last_error = (
+                    State.FAILED,
+                    "permanent",
+                    str(exc),
+                )
+                self.store.save(record)
         run = _Run(
             publication=publication,
             records={r.path: r for r in records},
@@ -396,6 +477,8 @@ class Dispatcher:
             lane=lane,
         )
         await self._node(run, routing.from_dict(publication.route), "0", None, wait=True)
+        after = [_progress(run.records[r.path]) for r in records]
+        return before != after
 
     async def _node(
         self, run: _Run, node: Route, path: str, patience: float | None, *, wait: bool
@@ -447,6 +530,7 @@ class Dispatcher:
                 self._hold(run, path, child_path)
                 return
             if not self._passed(run, child, child_path):
+                self._defer_later(run, path, index)
                 return
             if not last and not passed_before:
                 self.emit(
@@ -460,6 +544,30 @@ class Dispatcher:
                         },
                     )
                 )
+
+    def _defer_later(self, run: _Run, path: str, index: int) -> None:
+        """Alternatives after one still at work are not due before it is looked at again.
+
+        Otherwise a worker would find them due on every poll while the route waits.
+        """
+        current = f"{path}.{index}"
+        busy = [
+            r.lease_until if r.state is State.SENDING else r.next_attempt_at
+            for p, r in run.records.items()
+            if _within(p, current) and not r.state.terminal and r.state is not State.BLOCKED
+        ]
+        if not busy:
+            return
+        wake = min(busy)
+        for record_path, record in run.records.items():
+            if (
+                record_path.startswith(path + ".")
+                and _position(record_path)[: len(_position(current))] > _position(current)
+                and record.state in (State.PENDING, State.RETRY_WAIT)
+                and record.next_attempt_at < wake
+            ):
+                record.next_attempt_at = wake
+                self.store.save(record)
 
     def _leaf_status(self, record: Record) -> ReportStatus:
         return _LEAF_STATUS.get(record.state, ReportStatus.PENDING)
@@ -479,8 +587,8 @@ class Dispatcher:
                     return status
             return ReportStatus.FAILED
         need = node.min_success or len(node.targets)
-        if succeeded >= need:
-            return ReportStatus.SUCCEEDED
+        if succeeded >= need and ReportStatus.FAILED not in statuses:
+            return ReportStatus.SUCCEEDED  # the rest may still be pending: min_success is met
         for status in (ReportStatus.PENDING, ReportStatus.AMBIGUOUS):
             if status in statuses:
                 return status
@@ -538,10 +646,14 @@ class Dispatcher:
 
     def _hold(self, run: _Run, path: str, held_by: str) -> None:
         """Later alternatives wait while an earlier one may have posted (never a guess)."""
+        held_at = _position(held_by)
         for record_path, record in run.records.items():
-            if not record_path.startswith(path + ".") or record_path.startswith(held_by):
+            if not record_path.startswith(path + ".") or _within(record_path, held_by):
                 continue
-            if record.state in (State.PENDING, State.RETRY_WAIT) and record_path > held_by:
+            if (
+                record.state in (State.PENDING, State.RETRY_WAIT)
+                and _position(record_path) > held_at
+            ):
                 record.state = State.BLOCKED
                 record.last_class = _HELD
                 record.last_error = (
@@ -560,22 +672,79 @@ class Dispatcher:
     # -- the background lane ------------------------------------------------------------
 
     async def arun_due(self, *, limit: int = 100) -> int:
-        """One worker step: every due publication advanced once. Returns how many."""
+        """One worker step: every due publication advanced once. Returns how many moved.
+
+        A publication that raises is logged and left for the next step; it
+        never stops the others.
+        """
         now = self.clock.now()
         due = self.store.due_publications(now, limit)
         lane = Lane(policy=self.background, until=now, inline=False)
-        await asyncio.gather(*(self._advance_one(pid, lane) for pid in due))
-        return len(due)
+        results = await asyncio.gather(
+            *(self._advance_one(pid, lane) for pid in due), return_exceptions=True
+        )
+        moved = 0
+        for pid, result in zip(due, results, strict=True):
+            if isinstance(result, Exception):
+                _log.error("unipost worker: publication %s failed: %r", pid, result)
+                self.emit(
+                    Event(name="worker.error", at=self.clock.now(), fields={"error": repr(result)})
+                )
+            elif isinstance(result, BaseException):
+                raise result
+            elif result:
+                moved += 1
+        return moved
 
-    async def _advance_one(self, publication_id: str, lane: Lane) -> None:
+    async def _advance_one(self, publication_id: str, lane: Lane) -> bool:
         publication = self.store.publication(publication_id)
-        await self._advance(publication, self.store.records(publication_id), lane)
+        return await self._advance(publication, self.store.records(publication_id), lane)
 
     async def arun_worker(self, *, stop: asyncio.Event | None = None, poll: float = 1.0) -> None:
-        """Deliver due records until ``stop`` is set (``unipost worker``)."""
-        while stop is None or not stop.is_set():
+        """Deliver due records until ``stop`` is set (``unipost worker``).
+
+        ``stop`` is noticed between steps and during the pause between polls;
+        an attempt in progress always finishes first.
+        """
+        stop = stop if stop is not None else asyncio.Event()
+        while not stop.is_set():
             if await self.arun_due() == 0:
-                await self.clock.sleep(poll)
+                await self._nap(stop, poll)
+
+    async def _nap(self, stop: asyncio.Event, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+
+    def start_worker(self, *, poll: float = 1.0) -> Worker:
+        """Run the background lane on this dispatcher's private loop thread.
+
+        For synchronous applications (Django, Flask, scripts): call once at
+        start-up, ``worker.stop()`` at shutdown (:meth:`close` stops it too).
+        """
+        portal = self._ensure_portal()
+        stop = asyncio.Event()
+        future = asyncio.run_coroutine_threadsafe(
+            self.arun_worker(stop=stop, poll=poll), portal.loop
+        )
+        worker = Worker(future, stop, portal.loop)
+        self._workers.append(worker)
+        return worker
+
+    @contextlib.asynccontextmanager
+    async def worker(self, *, poll: float = 1.0) -> AsyncIterator[None]:
+        """``async with dispatcher.worker():`` runs the background lane as a task of this loop."""
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(self.arun_worker(stop=stop, poll=poll))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
 
     async def adrain(self, *, until: float, poll: float = 1.0) -> None:
         """Run the worker until nothing is due, or clock time ``until`` (tests, scripts)."""
@@ -586,7 +755,7 @@ class Dispatcher:
                 )
                 if not pending:
                     return
-                wake = min(r.next_attempt_at for r in pending)
+                wake = min(min(r.next_attempt_at, r.ttl_at) for r in pending)
                 await self.clock.sleep(max(poll, min(wake, until) - self.clock.now()))
 
     def drain(self, *, until: float, poll: float = 1.0) -> None:
@@ -699,6 +868,36 @@ class Dispatcher:
                 self.store.save(sibling)
         return record
 
+    def retry(self, record_id: str) -> Record:
+        """Send a record again now (``unipost outbox retry``); an expired one gets a new TTL.
+
+        Ambiguous records are settled with :meth:`resolve` instead: retrying
+        one blindly could publish twice.
+        """
+        record = self.store.record(record_id)
+        refused = {
+            State.DELIVERED: "it is delivered",
+            State.AMBIGUOUS: "it may have been published: settle it with resolve",
+            State.SENDING: "an attempt is in progress",
+            State.RECONCILING: "its outcome is being looked up",
+        }
+        if record.state in refused:
+            raise UsageError(
+                "record",
+                f"{record_id} is {record.state.value}: {refused[record.state]}",
+                "retry failed, expired, cancelled, skipped or waiting records",
+            )
+        now = self.clock.now()
+        if record.ttl_at <= now:
+            ttl = float(self.store.publication(record.publication_id).post.get("ttl", 86400.0))
+            record.ttl_at = now + ttl
+        record.state, record.next_attempt_at, record.moved_on = State.RETRY_WAIT, now, False
+        record.lease_owner, record.lease_until = None, 0.0
+        record.last_error = "retry requested by an operator"
+        record.updated_at = now
+        self.store.save(record)
+        return record
+
     def reauthorize(self, channel_id: str) -> int:
         """Unblock a channel's records after its credentials were fixed."""
         channel = self.channel(channel_id)
@@ -741,7 +940,10 @@ class Dispatcher:
         await self.http.aclose()
 
     def close(self) -> None:
-        """Close pooled connections and the private loop thread."""
+        """Stop embedded workers, close pooled connections and the private loop thread."""
+        for worker in self._workers:
+            worker.stop()
+        self._workers.clear()
         portal = self._portal
         if portal is not None:
             portal.run(self.http.aclose())

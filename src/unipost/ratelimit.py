@@ -37,9 +37,9 @@ class TokenBucket:
     def delay(self, now: float) -> float:
         """Seconds until a token is available (0 when one is)."""
         self._refill(now)
-        if self.tokens >= 1:
-            return 0.0
-        return (1 - self.tokens) * self.per / self.rate
+        wait = (1 - self.tokens) * self.per / self.rate
+        # Epoch timestamps resolve ~0.2 µs: a wait below a millisecond might never arrive.
+        return wait if wait >= 1e-3 else 0.0
 
     def take(self, now: float) -> None:
         self._refill(now)

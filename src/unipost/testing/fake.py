@@ -19,10 +19,19 @@ from unipost.channel import (
     Prepared,
     Receipt,
 )
-from unipost.errors import DeliveryError
+from unipost.errors import DeliveryError, NotSent
 from unipost.events import Event
+from unipost.models import Post
 
-__all__ = ["EventRecorder", "FakeChannel", "FakeServer", "fake_channel"]
+__all__ = [
+    "EventRecorder",
+    "FakeChannel",
+    "FakeServer",
+    "connect_timeout",
+    "fails",
+    "fake_channel",
+    "hang",
+]
 
 Step = DeliveryError | Receipt | Callable[[Prepared, Context], Any] | None
 
@@ -34,19 +43,66 @@ class FakeServer:
     ``script`` is consumed one step per attempt: an exception instance is
     raised, a Receipt is returned, ``None`` means "succeed normally". An
     exception whose ``may_have_applied`` is true still creates the post, as a
-    real server that timed out after committing would.
+    real server that timed out after committing would (wrap it in
+    :func:`fails` when it did not). ``default`` is the step once the script
+    is used up; ``health`` scripts the health check of a channel made with
+    ``fake_channel(..., health_check=True)``. Times are the channel's clock.
     """
 
     script: list[Step] = attrs.field(factory=list)
     attempts: list[tuple[str, str]] = attrs.field(factory=list)  # (channel, delivery key)
     posts: dict[str, str] = attrs.field(factory=dict)  # delivery key -> platform id
     lookups: int = 0
+    default: Step = None
+    health: list[Step] = attrs.field(factory=list)
+    sent_at: list[float] = attrs.field(factory=list)  # when each attempt reached the server
+    lookups_at: list[float] = attrs.field(factory=list)
+    checks_at: list[float] = attrs.field(factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
 
     def created(self, key: str) -> str:
         if key not in self.posts:
             self.posts[key] = f"p{next(self._ids)}"
         return self.posts[key]
+
+    def creates(self, key: str) -> int:
+        """How many posts exist for one delivery key (more than 1 is a duplicate)."""
+        return sum(1 for k in self.posts if k == key or k.startswith(key + "#"))
+
+    def requests_at(self) -> list[float]:
+        """Every request the platform saw (sends, lookups, checks), in time order."""
+        return sorted([*self.sent_at, *self.lookups_at, *self.checks_at])
+
+
+def fails(error: DeliveryError) -> Step:
+    """A step that raises ``error`` with nothing created, whatever its class says."""
+
+    async def step(_prepared: Prepared, _ctx: Context) -> Any:
+        raise error
+
+    return step
+
+
+def hang(seconds: float, then: Step = None) -> Step:
+    """A step that takes ``seconds`` of the clock (cut short by the attempt's timeout)."""
+
+    async def step(_prepared: Prepared, ctx: Context) -> Any:
+        await ctx.sleep(seconds)
+        return then
+
+    return step
+
+
+def connect_timeout(limit: float = 5.0) -> Step:
+    """A connect that hangs: ``NotSent`` after the connect timeout (clipped to the deadline)."""
+
+    async def step(_prepared: Prepared, ctx: Context) -> Any:
+        await ctx.sleep(min(limit, ctx.remaining()))
+        raise NotSent("ConnectTimeout: could not connect to fake.example")
+
+    return step
 
 
 @attrs.frozen(kw_only=True)
@@ -58,16 +114,31 @@ class FakeChannel(Channel):
     server: FakeServer = attrs.field(factory=FakeServer, eq=False)
     domain: str = "fake"
     token: str | None = attrs.field(default=None, repr=False, metadata={"unipost.secret": True})
+    credential: str | None = None  # channels sharing one account (one rate limit) name it alike
 
     @property
     def failure_domain(self) -> str:
         return self.domain
 
+    @property
+    def credential_key(self) -> str:
+        return self.credential or self.id
+
     async def deliver(self, prepared: Prepared, ctx: Context) -> Receipt:
         server = self.server
         server.attempts.append((self.id, ctx.delivery_key))
-        step = server.script.pop(0) if server.script else None
-        if callable(step) and not isinstance(step, DeliveryError | Receipt):
+        server.sent_at.append(ctx.now())
+        server.in_flight += 1
+        server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        try:
+            return await self._respond(prepared, ctx)
+        finally:
+            server.in_flight -= 1
+
+    async def _respond(self, prepared: Prepared, ctx: Context) -> Receipt:
+        server = self.server
+        step = server.script.pop(0) if server.script else server.default
+        while callable(step) and not isinstance(step, DeliveryError | Receipt):
             step = await step(prepared, ctx)
         if isinstance(step, DeliveryError):
             if step.may_have_applied and step.error_class.value != "duplicate_signal":
@@ -84,6 +155,7 @@ class FakeChannel(Channel):
 
     async def lookup(self, prepared: Prepared, ctx: Context) -> LookupResult:
         self.server.lookups += 1
+        self.server.lookups_at.append(ctx.now())
         platform_id = self.server.posts.get(ctx.delivery_key)
         if platform_id is None:
             return Absent()
@@ -92,16 +164,41 @@ class FakeChannel(Channel):
         )
 
 
+class _HealthChecked(FakeChannel):
+    """A FakeChannel with a safe health check, which probes a half-open breaker."""
+
+    __slots__ = ()
+
+    async def check(self, ctx: Context) -> str:
+        server = self.server
+        server.checks_at.append(ctx.now())
+        step = server.health.pop(0) if server.health else None
+        while callable(step) and not isinstance(step, DeliveryError | Receipt):
+            step = await step(Prepared(channel=self.id, post=_CHECK_POST, parts=()), ctx)
+        if isinstance(step, DeliveryError):
+            raise step
+        return "fake platform is up"
+
+
 def fake_channel(
-    channel_id: str, *, capabilities: Capabilities | None = None, **kwargs: Any
+    channel_id: str,
+    *,
+    capabilities: Capabilities | None = None,
+    health_check: bool = False,
+    **kwargs: Any,
 ) -> FakeChannel:
     """A FakeChannel with its own capabilities (idempotency is read from them)."""
-    if capabilities is None:
+    if capabilities is None and not health_check:
         return FakeChannel(id=channel_id, **kwargs)
-    subclass = type(
-        f"Fake_{channel_id}", (FakeChannel,), {"capabilities": capabilities, "__slots__": ()}
-    )
+    base: type[FakeChannel] = _HealthChecked if health_check else FakeChannel
+    namespace: dict[str, Any] = {"__slots__": ()}
+    if capabilities is not None:
+        namespace["capabilities"] = capabilities
+    subclass = type(f"Fake_{channel_id}", (base,), namespace)
     return subclass(id=channel_id, **kwargs)  # type: ignore[no-any-return]
+
+
+_CHECK_POST = Post(text="health check", id="health-check")
 
 
 @attrs.define
