@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="deliver due records until stopped (Ctrl-C)")
     worker.add_argument("--once", action="store_true", help="one pass over what is due, then exit")
     worker.add_argument("--poll", type=float, default=1.0)
+    # `unipost publish ... --json` reads as naturally as `unipost --json publish ...`.
+    for command in [*sub.choices.values(), *osub.choices.values()]:
+        command.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+        )
     return parser
 
 

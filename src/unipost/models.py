@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import mimetypes
+import re
 import struct
 import uuid
 from collections.abc import Mapping
@@ -84,6 +85,9 @@ def _image_size(head: bytes, mime: str) -> tuple[int, int] | None:
         return None
     return None
 
+
+# BCP 47 in the shape platforms accept: a 2-3 letter language, then subtags ("de-AT", "zh-Hant").
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 _HEAD = 64 * 1024  # enough for JPEG headers with EXIF before the frame marker
 
@@ -379,11 +383,11 @@ class Post:
             )
         if self.ttl <= dt.timedelta(0):
             raise InvalidPost("ttl", "must be positive", "use e.g. timedelta(hours=24)")
-        if self.language is not None and not (2 <= len(self.language) <= 35):
+        if self.language is not None and not _LANGUAGE_TAG.fullmatch(self.language):
             raise InvalidPost(
                 "language",
                 f"{self.language!r} is not a language tag",
-                "use a BCP 47 tag such as 'en' or 'de-AT'",
+                "use a BCP 47 tag such as 'en' or 'de-AT' (a hyphen, not '_')",
             )
 
     def for_channel(self, channel_id: str) -> Post:
@@ -403,7 +407,7 @@ class Post:
         body = self._content()
         body["variants"] = {
             name: {k: v for k, v in attrs.asdict(variant, recurse=False).items() if k != "media"}
-            | {"media": [m.digest() for m in variant.media or ()]}
+            | {"media": [[m.digest(), m.alt] for m in variant.media or ()]}
             for name, variant in sorted(self.variants.items())
         }
         encoded = json.dumps(body, sort_keys=True, default=str).encode()
@@ -414,7 +418,7 @@ class Post:
             "text": self.text,
             "title": self.title,
             "link": self.link,
-            "media": [m.digest() for m in self.media],
+            "media": [[m.digest(), m.alt] for m in self.media],  # alt text is published too
             "tags": list(self.tags),
             "language": self.language,
         }

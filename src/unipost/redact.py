@@ -3,7 +3,9 @@
 Two passes: every secret the process has loaded (tokens, passwords, webhook
 URLs) is registered and replaced wherever it appears, and patterns catch what
 was never registered (``Bearer …``, Meta ``EAA…`` tokens, ``access_token=…``
-in URLs, e-mail addresses, phone numbers).
+in URLs, e-mail addresses, phone numbers). Dotted setting names
+(``channels.x.token: …``) and placeholders (``token = { env = … }``, ``TOKEN=...``)
+are not values, so unipost's own error messages stay readable.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ _pattern: regex.Pattern[str] | None = None
 _TOKEN_PATTERNS = regex.compile(
     r"""
     (?P<bearer>(?i:bearer|basic|token)\s+)[A-Za-z0-9._~+/=\-]{8,}
-    | (?P<param>(?i:access_token|refresh_token|client_secret|appsecret_proof|password|passwd
-        |signature|api[_-]?key|token|secret|key)["']?\s*[=:]\s*["']?)[^\s&"',;}]+
+    | (?P<param>(?<!\.)(?i:access_token|refresh_token|client_secret|appsecret_proof|password
+        |passwd|signature|api[_-]?key|token|secret|key)["']?\s*[=:]\s*["']?)(?![{\[.<])[^\s&"',;}]+
     | EAA[A-Za-z0-9]{10,}
     | whsec_[A-Za-z0-9+/=]{8,}
     """,
     regex.VERBOSE,
 )
 _EMAIL = regex.compile(r"\b([A-Za-z0-9._%+\-]+)@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})\b")
-_PHONE = regex.compile(r"(?<![\w/.-])\+?\d[\d \-().]{7,}\d(?![\w/])")
+# Not IPv4 addresses (127.0.0.1) or ISO dates (2026-12-24 09:00), which only look like numbers.
+_PHONE = regex.compile(
+    r"(?<![\w/.-])(?!\d{1,3}(?:\.\d{1,3}){3}(?![\d.])|\d{4}-\d\d-\d\d)\+?\d[\d \-().]{7,}\d(?![\w/])"
+)
 
 
 def register_secret(value: str | None) -> None:

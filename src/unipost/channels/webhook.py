@@ -151,6 +151,17 @@ class WebhookChannel(Channel):
         assert response is not None
         return self._receipt(response, ctx.delivery_key)
 
+    def check_flow(self, ctx: Context) -> Flow[str]:
+        """Reachability: any answer but 410 or 5xx proves the receiver is up (many answer GET 405)."""
+        try:
+            response = yield httpx.Request("GET", self.url, extensions={"unipost.safe": True})
+        except DeliveryError as error:
+            if error.status is None or error.status == 410 or error.status >= 500:
+                raise
+            return f"{self.origin} answers (HTTP {error.status} to GET; deliveries are POSTs)"
+        assert response is not None
+        return f"{self.origin} answers (HTTP {response.status_code})"
+
     def _receipt(self, response: httpx.Response, message_id: str) -> Receipt:
         """The receiver's id and URL when it answers JSON with them, else what we know."""
         answer: Any = None
