@@ -63,8 +63,8 @@ def forget_secrets() -> None:
 
 def mask_email(address: str) -> str:
     """``alice@example.com`` → ``***@example.com``."""
-    _, _, domain = address.rpartition("@")
-    return f"***@{domain}" if domain else "***"
+    _, at, domain = address.rpartition("@")
+    return f"***@{domain}" if at and domain else "***"
 
 
 def mask_phone(number: str) -> str:
