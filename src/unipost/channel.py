@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from unipost.text import TextUnit
 
 __all__ = [
+    "WEB_MEDIA_TYPES",
     "Absent",
     "Capabilities",
     "Change",
@@ -56,6 +57,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+#: What a channel that stores files (a website, a webhook receiver) can take.
+WEB_MEDIA_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "video/mp4",
+        "video/quicktime",
+    }
+)
 
 
 class Idempotency(enum.Flag):

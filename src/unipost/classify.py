@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,13 @@ from unipost.errors import (
     Transient,
 )
 
-__all__ = ["error_for_exception", "error_for_status", "parse_retry_after", "request_id"]
+__all__ = [
+    "error_for_exception",
+    "error_for_status",
+    "json_object",
+    "parse_retry_after",
+    "request_id",
+]
 
 _REQUEST_ID_HEADERS = (
     "x-request-id",
@@ -125,3 +132,23 @@ def error_for_exception(exc: httpx.HTTPError, request: httpx.Request) -> Deliver
     if safe:
         return Transient(text)
     return Ambiguous(text + " (the request may have been applied)")
+
+
+def json_object(response: httpx.Response) -> Mapping[str, Any]:
+    """The JSON object of a success answer.
+
+    Anything else (an HTML maintenance page, a truncated body) may hide a
+    create that was applied, so it is raised as a Transient that may have
+    applied: the dispatcher then retries only with the same key, or reconciles.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, Mapping):
+        raise Transient(
+            f"{response.request.url.host} answered {response.status_code} without a JSON object",
+            status=response.status_code,
+            may_have_applied=response.request.method not in _SAFE_METHODS,
+        )
+    return body

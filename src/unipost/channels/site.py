@@ -34,6 +34,7 @@ import attrs
 
 from unipost import text as textmod
 from unipost.channel import (
+    WEB_MEDIA_TYPES,
     Absent,
     Capabilities,
     Channel,
@@ -89,17 +90,7 @@ class SiteChannel(Channel):
     capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit=None,
         max_media=20,
-        media_types=frozenset(
-            {
-                "image/jpeg",
-                "image/png",
-                "image/gif",
-                "image/webp",
-                "image/avif",
-                "video/mp4",
-                "video/quicktime",
-            }
-        ),
+        media_types=WEB_MEDIA_TYPES,
         title=True,
         idempotency=Idempotency.CLIENT_ID | Idempotency.LOOKUP,
     )

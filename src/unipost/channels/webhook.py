@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import httpx
 
-from unipost.channel import Capabilities, Channel, Context, Flow, Idempotency, Prepared, Receipt
+from unipost.channel import (
+    WEB_MEDIA_TYPES,
+    Capabilities,
+    Channel,
+    Context,
+    Flow,
+    Idempotency,
+    Prepared,
+    Receipt,
+)
 from unipost.channel import secret as secret_field
 from unipost.classify import error_for_status
 from unipost.errors import DeliveryError, Permanent
@@ -70,17 +79,7 @@ class WebhookChannel(Channel):
     capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit=None,
         max_media=20,
-        media_types=frozenset(
-            {
-                "image/jpeg",
-                "image/png",
-                "image/gif",
-                "image/webp",
-                "image/avif",
-                "video/mp4",
-                "video/quicktime",
-            }
-        ),
+        media_types=WEB_MEDIA_TYPES,
         title=True,
         idempotency=Idempotency.KEY,
     )

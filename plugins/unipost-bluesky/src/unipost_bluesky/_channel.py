@@ -35,7 +35,7 @@ from unipost.channel import (
     Unknown,
     secret,
 )
-from unipost.classify import error_for_status
+from unipost.classify import error_for_status, json_object
 from unipost.errors import Ambiguous, AuthFailed, DeliveryError, Permanent, RateLimited, Transient
 from unipost.models import Media, Post
 from unipost.redact import register_secret
@@ -139,20 +139,6 @@ def _xrpc_error(response: httpx.Response) -> tuple[str | None, str | None]:
     return (name if isinstance(name, str) else None), (
         message if isinstance(message, str) else None
     )
-
-
-def _json(response: httpx.Response) -> Mapping[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, Mapping):
-        raise Transient(
-            f"{response.request.url.host} answered {response.status_code} without a JSON object",
-            status=response.status_code,
-            may_have_applied=response.request.method == "POST",
-        )
-    return body
 
 
 @attrs.frozen(kw_only=True)
@@ -300,7 +286,7 @@ class BlueskyChannel(Channel):
             json={"identifier": self.handle, "password": self.app_password},
         )
         assert response is not None
-        self._session.update(_json(response))
+        self._session.update(json_object(response))
         return self._session
 
     def _session_flow(self) -> Flow[_Session]:
@@ -321,7 +307,7 @@ class BlueskyChannel(Channel):
                 self._session.access = self._session.refresh = None
             else:
                 assert response is not None
-                self._session.update(_json(response))
+                self._session.update(json_object(response))
                 return self._session
         return (yield from self._login_flow())
 
@@ -392,7 +378,7 @@ class BlueskyChannel(Channel):
             except Permanent:
                 continue
             assert response is not None
-            did = _json(response).get("did")
+            did = json_object(response).get("did")
             if isinstance(did, str):
                 dids[handle] = did
         return dids
@@ -407,7 +393,7 @@ class BlueskyChannel(Channel):
                 content=data,
             )
         )
-        blob = _json(response).get("blob")
+        blob = json_object(response).get("blob")
         if not isinstance(blob, Mapping):
             raise Permanent(f"{self.failure_domain} answered uploadBlob without a blob")
         return blob
@@ -431,7 +417,7 @@ class BlueskyChannel(Channel):
             if existing is None:
                 raise error from None
             return existing
-        answer = _json(response)
+        answer = json_object(response)
         return {"uri": str(answer["uri"]), "cid": str(answer["cid"])}
 
     def _get_record_flow(self, repo: str, rkey: str) -> Flow[dict[str, str] | None]:
@@ -446,7 +432,7 @@ class BlueskyChannel(Channel):
                 return None
             raise
         assert response is not None
-        record = _json(response)
+        record = json_object(response)
         return {"uri": str(record["uri"]), "cid": str(record["cid"])}
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
@@ -474,7 +460,7 @@ class BlueskyChannel(Channel):
                 "GET", self._xrpc("com.atproto.server.getSession"), headers=self._bearer(token)
             )
         )
-        body = _json(response)
+        body = json_object(response)
         return f"@{body.get('handle', self.handle)} ({body.get('did')}) on {self.failure_domain}"
 
     # -- errors ------------------------------------------------------------

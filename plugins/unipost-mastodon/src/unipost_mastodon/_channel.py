@@ -32,7 +32,7 @@ from unipost.channel import (
     Receipt,
     secret,
 )
-from unipost.classify import error_for_status
+from unipost.classify import error_for_status, json_object
 from unipost.errors import ContentRejected, DeliveryError, Permanent, RateLimited, Transient
 from unipost.models import Media, Post
 
@@ -136,21 +136,6 @@ def _parse_reset(value: str | None, now: float) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return max(0.0, moment.timestamp() - now)
-
-
-def _json(response: httpx.Response) -> Mapping[str, Any]:
-    """The JSON object of a success; anything else may hide an applied create."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, Mapping):
-        raise Transient(
-            f"{response.request.url.host} answered {response.status_code} without a JSON object",
-            status=response.status_code,
-            may_have_applied=response.request.method == "POST",
-        )
-    return body
 
 
 def _error_text(response: httpx.Response) -> str | None:
@@ -303,7 +288,7 @@ class MastodonChannel(Channel):
             key = ctx.delivery_key if index == 0 else f"{ctx.delivery_key}.{index}"
             response = yield self.status_request(body, key)
             assert response is not None
-            status = _json(response)
+            status = json_object(response)
             if not status.get("id"):
                 raise Permanent(
                     f"{self.failure_domain} answered a status without an id",
@@ -360,7 +345,7 @@ class MastodonChannel(Channel):
         """Upload one file; on 202 poll until the instance has processed it (``url`` set)."""
         response = yield self.media_request(media)
         assert response is not None
-        attachment = _json(response)
+        attachment = json_object(response)
         media_id = str(attachment["id"])
         for delay in POLL_DELAYS:
             if attachment.get("url"):
@@ -368,7 +353,7 @@ class MastodonChannel(Channel):
             yield Pause(delay)
             response = yield self._get(f"/api/v1/media/{media_id}")
             assert response is not None
-            attachment = _json(response)
+            attachment = json_object(response)
         if attachment.get("url"):
             return media_id
         raise Transient(
@@ -379,7 +364,7 @@ class MastodonChannel(Channel):
         """Who the token belongs to, and the instance's limits against the configured ones."""
         response = yield self._get("/api/v1/accounts/verify_credentials")
         assert response is not None
-        account = _json(response)
+        account = json_object(response)
         who = f"@{account.get('acct') or account.get('username')} on {self.failure_domain}"
         limits = yield from self._limits_flow()
         if limits is None:
