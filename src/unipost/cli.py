@@ -23,10 +23,10 @@ from unipost.config import Config, load_config
 from unipost.dispatcher import Dispatcher
 from unipost.errors import DeliveryError, PluginError, StoreError, UsageError
 from unipost.models import Media, Post
-from unipost.outbox import State
+from unipost.outbox import AttemptLog, Record, State, Store
 from unipost.plugins import default_host
 from unipost.redact import redact
-from unipost.report import Report, ReportStatus
+from unipost.report import Attempt, Report, ReportStatus
 
 __all__ = ["main"]
 
@@ -94,15 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--state", action="append", default=[], choices=[s.value for s in State])
     listing.add_argument("--channel")
     listing.add_argument("--post")
-    show = osub.add_parser("show", help="one post's report, with every attempt")
-    show.add_argument("post")
-    for name, text in (
-        ("retry", "retry a record now"),
-        ("cancel", "cancel what is not delivered of a post"),
-    ):
-        action = osub.add_parser(name, help=text)
-        action.add_argument("target", help="a record id (retry) or a post id (cancel)")
-        action.add_argument("--channel")
+    listing.add_argument("--limit", type=int, default=1000)
+    show = osub.add_parser("show", help="one record and its attempts, or a post's report")
+    show.add_argument("target", help="a record id or a post id")
+    retry = osub.add_parser("retry", help="send a failed, expired or waiting record again now")
+    retry.add_argument("record")
+    cancel = osub.add_parser("cancel", help="cancel what is not delivered of a post")
+    cancel.add_argument("target", help="a post id, or one record id")
+    cancel.add_argument("--channel")
     resolve = osub.add_parser(
         "resolve", help="settle an ambiguous record after checking the platform"
     )
@@ -110,9 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     group = resolve.add_mutually_exclusive_group(required=True)
     group.add_argument("--delivered", action="store_true", help="it was published")
     group.add_argument("--not-delivered", action="store_true", help="it was not: send it again")
-    resolve.add_argument("--url")
+    resolve.add_argument("--url", help="where it was published")
+    resolve.add_argument("--platform-id", help="the platform's id of the post")
     worker = sub.add_parser("worker", help="deliver due records until stopped (Ctrl-C)")
-    worker.add_argument("--once", action="store_true", help="one pass over what is due, then exit")
+    worker.add_argument(
+        "--once", action="store_true", help="deliver what is due now, then exit (for cron)"
+    )
     worker.add_argument("--poll", type=float, default=1.0)
     # `unipost publish ... --json` reads as naturally as `unipost --json publish ...`.
     for command in [*sub.choices.values(), *osub.choices.values()]:
@@ -219,10 +221,22 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([attrs.asdict(i) for i in infos], indent=2))
         return 0
-    for info in infos:
-        origin = "built-in" if info.builtin else info.distribution
-        status = f"BROKEN: {info.error}" if info.error else ", ".join(info.channels)
-        print(f"{info.name:<12} {origin} {info.version:<10} {status}")
+    rows = [
+        (
+            info.name,
+            "built-in" if info.builtin else info.distribution,
+            info.version,
+            f"BROKEN: {info.error}" if info.error else ", ".join(info.channels),
+        )
+        for info in infos
+    ]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[3]
+        )
     return 0
 
 
@@ -270,76 +284,119 @@ def _cmd_check(args: argparse.Namespace, config: Config, dispatcher: Dispatcher)
     return 1 if failed else 0
 
 
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _record_json(record: Record) -> dict[str, Any]:
+    return {**attrs.asdict(record), "state": record.state.value}
+
+
+def _find_record(store: Store, record_id: str) -> Record | None:
+    try:
+        return store.record(record_id)
+    except StoreError:
+        return None
+
+
+def _print_attempts(attempts: Sequence[Attempt | AttemptLog], label: str) -> None:
+    for attempt in attempts:
+        result = attempt.error_class or "ok"
+        status = f" HTTP {attempt.http_status}" if attempt.http_status else ""
+        print(
+            f"      {label}#{attempt.n} {_when(attempt.started_at)} "
+            f"{attempt.duration * 1000:.0f} ms {result}{status} {attempt.message or ''}".rstrip()
+        )
+
+
+def _show_record(record: Record, store: Store, as_json: bool) -> int:
+    attempts = store.attempts(record.id)
+    if as_json:
+        shown = {**_record_json(record), "log": [attrs.asdict(a) for a in attempts]}
+        print(json.dumps(shown, indent=2))
+        return 0
+    print(
+        f"record {record.id}: post {record.post_id} revision {record.revision} → {record.channel}"
+    )
+    print(f"  state {record.state.value}, {record.attempts} attempt(s), key {record.delivery_key}")
+    if not record.state.terminal:
+        print(f"  next attempt {_when(record.next_attempt_at)} UTC, TTL {_when(record.ttl_at)} UTC")
+    if record.url or record.platform_id:
+        print(f"  published: {record.url or record.platform_id}")
+    if record.last_error:
+        print(f"  last: {record.last_class or ''} {redact(record.last_error)}")
+    _print_attempts(attempts, "")
+    return 0
+
+
 def _cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
     store = dispatcher.store
     if args.action == "list":
         records = store.query(
-            states=[State(s) for s in args.state], channel=args.channel, post_id=args.post
+            states=[State(s) for s in args.state],
+            channel=args.channel,
+            post_id=args.post,
+            limit=args.limit,
         )
         if args.json:
-            print(
-                json.dumps([{**attrs.asdict(r), "state": r.state.value} for r in records], indent=2)
-            )
+            print(json.dumps([_record_json(r) for r in records], indent=2))
             return 0
         for r in records:
+            detail = r.url or (redact(r.last_error) if r.last_error else "")
             print(
-                f"{r.id}  {r.post_id:<20} {r.channel:<14} {r.state.value:<11} attempts {r.attempts}  "
-                f"{r.url or r.last_error or ''}"
+                f"{r.id}  {r.post_id:<20} {r.channel:<14} {r.state.value:<11} "
+                f"attempts {r.attempts}  {detail}".rstrip()
             )
         print(f"{len(records)} record(s) in {store.location}")
         return 0
     if args.action == "show":
-        report = dispatcher.report(args.post)
+        record = _find_record(store, args.target)
+        if record is not None:
+            return _show_record(record, store, args.json)
+        report = dispatcher.report(args.target)
         if args.json:
             print(report.to_json(indent=2))
             return 0
         print(report)
         for outcome in report.outcomes:
-            for attempt in outcome.attempts:
-                when = dt.datetime.fromtimestamp(attempt.started_at, dt.UTC).strftime(
-                    "%Y-%m-%d %H:%M:%S"
-                )
-                result = attempt.error_class or "ok"
-                print(
-                    f"      {outcome.channel} #{attempt.n} {when} {attempt.duration * 1000:.0f} ms {result} "
-                    f"{attempt.message or ''}".rstrip()
-                )
+            _print_attempts(outcome.attempts, f"{outcome.channel} ")
         return 0
     if args.action == "cancel":
-        print(f"cancelled {dispatcher.cancel(args.target, args.channel)} record(s)")
+        record = _find_record(store, args.target)
+        if record is not None:
+            count = dispatcher.cancel(record.post_id, record.channel)
+        else:
+            count = dispatcher.cancel(args.target, args.channel)
+        print(f"cancelled {count} record(s)")
         return 0
     if args.action == "retry":
-        record = store.record(args.target)
-        if record.state.terminal and record.state is not State.FAILED:
-            raise UsageError(
-                "record",
-                f"{record.id} is {record.state.value}",
-                "only failed or waiting records retry",
-            )
-        record.state, record.next_attempt_at, record.moved_on = (
-            State.RETRY_WAIT,
-            dispatcher.clock.now(),
-            False,
-        )
-        store.save(record)
-        print(f"{record.id} will be retried by the worker")
+        record = dispatcher.retry(args.record)
+        print(f"{record.id} will be sent again by the worker")
         return 0
-    record = dispatcher.resolve(args.record, delivered=args.delivered, url=args.url)
+    record = dispatcher.resolve(
+        args.record, delivered=args.delivered, platform_id=args.platform_id, url=args.url
+    )
     print(f"{record.id} is now {record.state.value}")
     return 0
 
 
 def _cmd_worker(args: argparse.Namespace, dispatcher: Dispatcher) -> int:
     async def run() -> None:
-        if args.once:
-            await dispatcher.arun_due()
-            return
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"worker delivering from {dispatcher.store.location} (Ctrl-C to stop)", flush=True)
-        await dispatcher.arun_worker(stop=stop, poll=args.poll)
+        try:
+            if args.once:
+                while await dispatcher.arun_due():
+                    pass
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            print(
+                f"worker delivering from {dispatcher.store.location} (Ctrl-C to stop)", flush=True
+            )
+            await dispatcher.arun_worker(stop=stop, poll=args.poll)
+        finally:
+            await dispatcher.aclose()
 
     asyncio.run(run())
     return 0

@@ -280,4 +280,8 @@ def load_config(path: str | Path | None = None, *, host: PluginHost | None = Non
         raise ConfigurationError(
             str(file), f"not valid TOML ({exc})", "fix the syntax at the line shown"
         ) from exc
-    return parse_config(data, host=host, source=str(file))
+    config = parse_config(data, host=host, source=str(file))
+    if config.outbox not in (None, "memory"):
+        # A relative [outbox] path belongs to the file that names it, not to the cwd.
+        config = attrs.evolve(config, outbox=str(file.parent / Path(config.outbox).expanduser()))
+    return config

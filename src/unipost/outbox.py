@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from unipost.errors import IdempotencyConflict
+from unipost.errors import IdempotencyConflict, StoreError
 
 __all__ = ["AttemptLog", "MemoryStore", "Publication", "Record", "State", "Store"]
 
@@ -145,14 +145,17 @@ class Store(Protocol):
     def begin_attempt(
         self, record_id: str, owner: str, lease_until: float, now: float
     ) -> Record | None:
-        """Atomically lease a non-terminal record, mark it ``sending`` and count the attempt.
+        """Atomically lease a due ``pending``/``retry_wait`` record, mark it ``sending``, count it.
 
-        Returns None when another live owner holds the lease.
+        Returns None when the record is not startable any more: another live
+        owner holds it, or it moved on (delivered, reconciling, cancelled,
+        rescheduled) since the caller read it. The check is one compare-and-set,
+        so of two workers holding the same stale copy only one sends.
         """
         ...
 
     def lease(self, record_id: str, owner: str, lease_until: float, now: float) -> Record | None:
-        """Lease a record without starting an attempt (for lookups and recovery)."""
+        """Lease a due non-terminal record without starting an attempt (lookups, recovery, expiry)."""
         ...
 
     def add_attempt(self, log: AttemptLog) -> None: ...
@@ -160,7 +163,10 @@ class Store(Protocol):
     def attempts(self, record_id: str) -> list[AttemptLog]: ...
 
     def due_publications(self, now: float, limit: int) -> list[str]:
-        """Publications with a non-terminal record due at ``now`` and not leased."""
+        """Publications with an unleased record due at ``now`` (or past its TTL), oldest first.
+
+        ``blocked`` records are due only once their TTL has passed, so they expire.
+        """
         ...
 
     def query(
@@ -185,7 +191,22 @@ def _check_conflict(existing: Publication, new: Publication) -> None:
 
 
 def _leasable(record: Record, owner: str, now: float) -> bool:
-    return record.lease_owner in (None, owner) or record.lease_until <= now
+    free = record.lease_owner in (None, owner) or record.lease_until <= now
+    due = record.next_attempt_at <= now or record.ttl_at <= now
+    return free and due and not record.state.terminal
+
+
+def _startable(record: Record, owner: str, now: float) -> bool:
+    return record.state in (State.PENDING, State.RETRY_WAIT) and _leasable(record, owner, now)
+
+
+def _due_at(record: Record) -> float | None:
+    """When a worker should look at ``record`` again (None: never, it is settled)."""
+    if record.state.terminal:
+        return None
+    if record.state is State.BLOCKED:
+        return record.ttl_at
+    return min(record.next_attempt_at, record.ttl_at)
 
 
 @attrs.define
@@ -223,7 +244,10 @@ class MemoryStore:
             return publication, self.records(publication.id)
 
     def publication(self, publication_id: str) -> Publication:
-        return self._publications[publication_id]
+        try:
+            return self._publications[publication_id]
+        except KeyError:
+            raise StoreError(f"no publication {publication_id} in the in-memory outbox") from None
 
     def find_publication(self, post_id: str, revision: int | None = None) -> Publication | None:
         with self._lock:
@@ -245,6 +269,8 @@ class MemoryStore:
 
     def record(self, record_id: str) -> Record:
         with self._lock:
+            if record_id not in self._records:
+                raise StoreError(f"no record {record_id} in the in-memory outbox")
             return copy.deepcopy(self._records[record_id])
 
     def save(self, record: Record) -> None:
@@ -256,7 +282,7 @@ class MemoryStore:
     ) -> Record | None:
         with self._lock:
             record = self._records[record_id]
-            if record.state.terminal or not _leasable(record, owner, now):
+            if not _startable(record, owner, now):
                 return None
             record.state = State.SENDING
             record.attempts += 1
@@ -267,9 +293,10 @@ class MemoryStore:
     def lease(self, record_id: str, owner: str, lease_until: float, now: float) -> Record | None:
         with self._lock:
             record = self._records[record_id]
-            if record.state.terminal or not _leasable(record, owner, now):
+            if not _leasable(record, owner, now):
                 return None
             record.lease_owner, record.lease_until = owner, lease_until
+            record.updated_at = now
             return copy.deepcopy(record)
 
     def add_attempt(self, log: AttemptLog) -> None:
@@ -282,16 +309,15 @@ class MemoryStore:
 
     def due_publications(self, now: float, limit: int) -> list[str]:
         with self._lock:
-            due: list[str] = []
+            earliest: dict[str, float] = {}
             for record in self._records.values():
-                if record.state.terminal or record.state is State.BLOCKED:
-                    continue
+                at = _due_at(record)
                 free = record.lease_owner is None or record.lease_until <= now
-                if record.next_attempt_at <= now and free and record.publication_id not in due:
-                    due.append(record.publication_id)
-                if len(due) >= limit:
-                    break
-            return due
+                if at is None or at > now or not free:
+                    continue
+                pid = record.publication_id
+                earliest[pid] = min(at, earliest.get(pid, at))
+            return sorted(earliest, key=earliest.__getitem__)[:limit]
 
     def query(
         self,

@@ -52,6 +52,12 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX attempts_record ON attempts (record_id);
     """,
+    # 2: a worker's poll reads only unsettled records, however long the history grows
+    """
+    CREATE INDEX records_open ON records (next_attempt_at)
+        WHERE state NOT IN ('delivered', 'failed', 'ambiguous', 'expired', 'skipped', 'cancelled');
+    CREATE INDEX records_post ON records (post_id);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -83,6 +89,8 @@ _RECORD_COLUMNS = (
     "updated_at",
 )
 _TERMINAL = tuple(s.value for s in State if s.terminal)
+# Literal, not parameters: the planner uses the partial index records_open only for this exact text.
+_OPEN = "state NOT IN ({})".format(", ".join(f"'{value}'" for value in _TERMINAL))
 _SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM records"  # noqa: S608 - constant column list
 
 
@@ -129,9 +137,14 @@ def _as_path(value: str | Path) -> Path:
 
 @attrs.define
 class SQLiteStore:
-    """The durable outbox in one file (default: the user's data directory)."""
+    """The durable outbox in one file (default: the user's data directory).
+
+    ``timeout`` is how long a write waits for another process's transaction
+    before the file is reported as locked.
+    """
 
     path: Path = attrs.field(converter=_as_path)
+    timeout: float = 10.0
     _conn: sqlite3.Connection = attrs.field(init=False, repr=False)
     _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock, repr=False)
 
@@ -141,15 +154,20 @@ class SQLiteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
+        except (sqlite3.DatabaseError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise StoreError(f"cannot open the outbox {self.path}: {reason}") from exc
+        try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(self._explain(exc)) from exc
-        except OSError as exc:
-            raise StoreError(f"cannot open the outbox {self.path}: {exc.strerror}") from exc
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(self._explain(exc)) from exc
+            raise
 
     def _explain(self, exc: sqlite3.DatabaseError) -> str:
         text = str(exc)
@@ -171,6 +189,18 @@ class SQLiteStore:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                tables = {
+                    row[0]
+                    for row in self._conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    )
+                }
+                if tables and "meta" not in tables:
+                    raise StoreError(
+                        f"the outbox {self.path} is an SQLite database of another program "
+                        f"(tables: {', '.join(sorted(tables)[:5])}); it was left untouched: "
+                        "point outbox.path at a file of its own"
+                    )
                 self._conn.execute(
                     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
                 )
@@ -265,6 +295,8 @@ class SQLiteStore:
             "SELECT id, post_id, revision, content_hash, post, route, created_at FROM publications WHERE id = ?",
             (publication_id,),
         )
+        if not rows:
+            raise StoreError(f"no publication {publication_id} in the outbox {self.path}")
         return _publication(rows[0])
 
     def find_publication(self, post_id: str, revision: int | None = None) -> Publication | None:
@@ -301,14 +333,17 @@ class SQLiteStore:
     def _lease(
         self, record_id: str, owner: str, lease_until: float, now: float, *, attempt: bool
     ) -> Record | None:
-        terminal = ", ".join("?" for _ in _TERMINAL)
         sets = "lease_owner = ?, lease_until = ?, updated_at = ?"
+        condition = (
+            f"{_OPEN} AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
+            "AND (next_attempt_at <= ? OR ttl_at <= ?)"
+        )
         if attempt:
             sets += ", state = 'sending', attempts = attempts + 1"
+            condition += " AND state IN ('pending', 'retry_wait')"
         changed = self._write(
-            f"UPDATE records SET {sets} WHERE id = ? AND state NOT IN ({terminal}) "  # noqa: S608
-            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)",
-            (owner, lease_until, now, record_id, *_TERMINAL, owner, now),
+            f"UPDATE records SET {sets} WHERE id = ? AND {condition}",  # noqa: S608 - constants
+            (owner, lease_until, now, record_id, owner, now, now, now),
         )
         return self.record(record_id) if changed == 1 else None
 
@@ -347,11 +382,13 @@ class SQLiteStore:
         return [AttemptLog(**dict(zip(fields, row, strict=True))) for row in rows]
 
     def due_publications(self, now: float, limit: int) -> list[str]:
-        terminal = ", ".join("?" for _ in _TERMINAL)
         rows = self._query(
-            f"SELECT DISTINCT publication_id FROM records WHERE state NOT IN ({terminal}, 'blocked') "  # noqa: S608
-            "AND next_attempt_at <= ? AND (lease_owner IS NULL OR lease_until <= ?) LIMIT ?",
-            (*_TERMINAL, now, now, limit),
+            # Only unsettled records are read (the partial index), however long the history.
+            f"SELECT publication_id FROM records INDEXED BY records_open WHERE {_OPEN} "  # noqa: S608
+            "AND (lease_owner IS NULL OR lease_until <= ?) "
+            "AND ((state != 'blocked' AND next_attempt_at <= ?) OR ttl_at <= ?) "
+            "GROUP BY publication_id ORDER BY MIN(MIN(next_attempt_at, ttl_at)) LIMIT ?",
+            (now, now, now, limit),
         )
         return [r[0] for r in rows]
 
