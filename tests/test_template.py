@@ -135,7 +135,9 @@ def test_unipost_plugins_lists_the_new_plugin(venv_python: Path, tmp_path: Path)
     assert sorted(rows) == ["email", "pixel-shop", "site", "webhook"]
     script = venv_python.parent / ("unipost.exe" if os.name == "nt" else "unipost")
     listing = _ok(_run(script, "plugins", cwd=tmp_path))
-    assert re.search(r"^pixel-shop\s+unipost-pixel-shop\s+0\.3\.1\s+pixel-shop$", listing, re.M), listing
+    assert re.search(r"^pixel-shop\s+unipost-pixel-shop\s+0\.3\.1\s+pixel-shop$", listing, re.M), (
+        listing
+    )
 
 
 def test_rendered_code_is_lint_clean_and_strictly_typed(rendered: Path) -> None:
