@@ -598,6 +598,11 @@ class RecordRunner:
             self._delivered(result.receipt, 0.0)
         elif isinstance(result, Absent):
             self.record.lookups_absent += 1
+            superseded = self.record.extra.get("superseded_by")
+            if self.record.lookups_absent >= 2 and superseded:
+                # Proven absent, and another alternative already delivered: nothing to resend.
+                self._finish(State.SKIPPED, last_error=f"superseded: {superseded} delivered")
+                return
             if self.record.lookups_absent >= 2:
                 self.record.state = State.RETRY_WAIT
                 self.record.next_attempt_at = now

@@ -509,6 +509,7 @@ class Dispatcher:
             return
         if self._status(run, node, path) is ReportStatus.SUCCEEDED:
             self._supersede(run, node, path)
+            await self._settle_superseded(run, node, path, patience)
             return
         alt_patience = node.patience if node.patience is not None else run.lane.policy.patience
         for index, child in enumerate(node.targets):
@@ -525,6 +526,7 @@ class Dispatcher:
             status = self._status(run, child, child_path)
             if status is ReportStatus.SUCCEEDED:
                 self._supersede(run, node, path)
+                await self._settle_superseded(run, node, path, patience)
                 return
             if status is ReportStatus.AMBIGUOUS and node.on_ambiguous == "hold":
                 self._hold(run, path, child_path)
@@ -628,7 +630,12 @@ class Dispatcher:
                 continue
             if record.state is State.AMBIGUOUS:
                 ambiguous_sibling = True
-            if record.state.terminal or record.state in (State.RECONCILING, State.SENDING):
+            if record.state is State.RECONCILING:
+                # It may have posted: its lookup still runs, but an absent result ends it.
+                record.extra["superseded_by"] = routing.describe(self._node_at(run, winner))
+                self.store.save(record)
+                continue
+            if record.state.terminal or record.state is State.SENDING:
                 continue
             record.state = State.SKIPPED
             record.last_error = (
@@ -643,6 +650,18 @@ class Dispatcher:
                 ) and record.state is State.DELIVERED:
                     record.possible_duplicate = True
                     self.store.save(record)
+
+    async def _settle_superseded(
+        self, run: _Run, node: FirstOf, path: str, patience: float | None
+    ) -> None:
+        """Finish the lookups of alternatives that may have posted before the winner did."""
+        for index, child in enumerate(node.targets):
+            child_path = f"{path}.{index}"
+            if any(
+                _within(p, child_path) and r.state is State.RECONCILING
+                for p, r in run.records.items()
+            ):
+                await self._node(run, child, child_path, patience, wait=True)
 
     def _hold(self, run: _Run, path: str, held_by: str) -> None:
         """Later alternatives wait while an earlier one may have posted (never a guess)."""

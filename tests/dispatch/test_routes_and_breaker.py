@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+import unipost
 from tests.dispatch.invariants import Rig
 from unipost import Post, ReportStatus, SharedFailureDomainWarning, State, all_of, first_of
 from unipost.breaker import BreakerState
@@ -141,3 +142,48 @@ def test_all_of_min_success_counts(make_rig: MakeRig, min_success: int | None) -
     )
     assert report.status is ReportStatus.PARTIAL  # c failed for good either way
     rig.check(settled=True)
+
+
+def test_a_superseded_alternative_still_being_reconciled_is_settled_not_resent() -> None:
+    """first_of(a, b): a may have posted (lookup pending) when b delivers; a's lookups finish.
+
+    Absent twice then means "never posted" and, since b delivered, a ends skipped —
+    it is neither left un-driven forever nor resent.
+    """
+    from unipost.channel import Capabilities, Idempotency
+    from unipost.errors import Ambiguous
+    from unipost.testing import FakeServer, VirtualClock, fake_channel
+    from unipost.testing.fake import fails
+
+    slow = FakeServer(script=[fails(Ambiguous("read timeout after the body was sent"))])
+    fast = FakeServer()
+    clock = VirtualClock()
+    dispatcher = unipost.Dispatcher(
+        channels={
+            "a": fake_channel(
+                "a",
+                server=slow,
+                domain="a",
+                capabilities=Capabilities(text_limit=500, idempotency=Idempotency.LOOKUP),
+            ),
+            "b": fake_channel("b", server=fast, domain="b"),
+        },
+        store=unipost.MemoryStore(),
+        clock=clock,
+        seed=5,
+    )
+    try:
+        report = dispatcher.publish(
+            unipost.Post(text="hi", id="s-1"), to=unipost.first_of("a", "b", patience=1.0)
+        )
+        assert report["b"].state is unipost.State.DELIVERED
+        dispatcher.drain(until=clock.now() + 3600)
+        final = dispatcher.report("s-1")
+    finally:
+        dispatcher.close()
+    assert final["a"].state is unipost.State.SKIPPED, str(final)
+    assert final.ok
+    assert slow.lookups == 2
+    assert len(slow.attempts) == 1  # never resent
+    assert slow.posts == {}
+    assert len(fast.posts) == 1
