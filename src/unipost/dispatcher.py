@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import attrs
 import httpx
 
+from unipost import route_state
 from unipost import routes as routing
 from unipost._http import HttpPool
 from unipost.breaker import Breakers, BreakerState
@@ -83,9 +84,19 @@ class _Portal:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def close(self) -> None:
+        """Cancel what still runs on the loop (timers, an idle worker), then stop it."""
+        self.run(_cancel_others())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
+
+
+async def _cancel_others() -> None:
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 @attrs.define(eq=False)
@@ -117,27 +128,13 @@ class _Run:
     records: dict[str, Record]  # by route path
     prepared: dict[str, Prepared]  # by channel id
     lane: Lane
+    route: Route = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.route = routing.from_dict(self.publication.route)
 
 
 _HELD = "held"
-_LEAF_STATUS = {
-    State.DELIVERED: ReportStatus.SUCCEEDED,
-    State.FAILED: ReportStatus.FAILED,
-    State.EXPIRED: ReportStatus.FAILED,
-    State.CANCELLED: ReportStatus.FAILED,
-    State.SKIPPED: ReportStatus.FAILED,
-    State.BLOCKED: ReportStatus.PENDING,  # waits for reauthorize() or resolve()
-    State.AMBIGUOUS: ReportStatus.AMBIGUOUS,
-}
-
-
-def _position(path: str) -> tuple[int, ...]:
-    """Route order of a path: ``0.10`` comes after ``0.2``."""
-    return tuple(int(p) for p in path.split("."))
-
-
-def _within(path: str, node_path: str) -> bool:
-    return path == node_path or path.startswith(node_path + ".")
 
 
 def _progress(record: Record) -> tuple[object, ...]:
@@ -476,7 +473,7 @@ class Dispatcher:
             prepared=prepared,
             lane=lane,
         )
-        await self._node(run, routing.from_dict(publication.route), "0", None, wait=True)
+        await self._node(run, run.route, "0", None, wait=True)
         after = [_progress(run.records[r.path]) for r in records]
         return before != after
 
@@ -507,7 +504,7 @@ class Dispatcher:
                 )
             )
             return
-        if self._status(run, node, path) is ReportStatus.SUCCEEDED:
+        if route_state.status(node, path, run.records) is ReportStatus.SUCCEEDED:
             self._supersede(run, node, path)
             await self._settle_superseded(run, node, path, patience)
             return
@@ -515,7 +512,7 @@ class Dispatcher:
         for index, child in enumerate(node.targets):
             child_path = f"{path}.{index}"
             last = index == len(node.targets) - 1
-            passed_before = self._passed(run, child, child_path)
+            passed_before = route_state.passed(child, child_path, run.records)
             await self._node(
                 run,
                 child,
@@ -523,7 +520,7 @@ class Dispatcher:
                 patience if last else alt_patience,
                 wait=wait and not passed_before,
             )
-            status = self._status(run, child, child_path)
+            status = route_state.status(child, child_path, run.records)
             if status is ReportStatus.SUCCEEDED:
                 self._supersede(run, node, path)
                 await self._settle_superseded(run, node, path, patience)
@@ -531,7 +528,7 @@ class Dispatcher:
             if status is ReportStatus.AMBIGUOUS and node.on_ambiguous == "hold":
                 self._hold(run, path, child_path)
                 return
-            if not self._passed(run, child, child_path):
+            if not route_state.passed(child, child_path, run.records):
                 self._defer_later(run, path, index)
                 return
             if not last and not passed_before:
@@ -556,7 +553,9 @@ class Dispatcher:
         busy = [
             r.lease_until if r.state is State.SENDING else r.next_attempt_at
             for p, r in run.records.items()
-            if _within(p, current) and not r.state.terminal and r.state is not State.BLOCKED
+            if route_state.within(p, current)
+            and not r.state.terminal
+            and r.state is not State.BLOCKED
         ]
         if not busy:
             return
@@ -564,60 +563,20 @@ class Dispatcher:
         for record_path, record in run.records.items():
             if (
                 record_path.startswith(path + ".")
-                and _position(record_path)[: len(_position(current))] > _position(current)
+                and route_state.position(record_path)[: len(route_state.position(current))]
+                > route_state.position(current)
                 and record.state in (State.PENDING, State.RETRY_WAIT)
                 and record.next_attempt_at < wake
             ):
                 record.next_attempt_at = wake
                 self.store.save(record)
 
-    def _leaf_status(self, record: Record) -> ReportStatus:
-        return _LEAF_STATUS.get(record.state, ReportStatus.PENDING)
-
-    def _status(self, run: _Run, node: Route, path: str) -> ReportStatus:
-        if isinstance(node, Leaf):
-            return self._leaf_status(run.records[path])
-        statuses = [self._status(run, child, f"{path}.{i}") for i, child in enumerate(node.targets)]
-        succeeded = statuses.count(ReportStatus.SUCCEEDED)
-        if isinstance(node, FirstOf):
-            if succeeded:
-                return ReportStatus.SUCCEEDED
-            if ReportStatus.AMBIGUOUS in statuses and node.on_ambiguous == "hold":
-                return ReportStatus.AMBIGUOUS
-            for status in (ReportStatus.PENDING, ReportStatus.AMBIGUOUS, ReportStatus.PARTIAL):
-                if status in statuses:
-                    return status
-            return ReportStatus.FAILED
-        need = node.min_success or len(node.targets)
-        if succeeded >= need and ReportStatus.FAILED not in statuses:
-            return ReportStatus.SUCCEEDED  # the rest may still be pending: min_success is met
-        for status in (ReportStatus.PENDING, ReportStatus.AMBIGUOUS):
-            if status in statuses:
-                return status
-        if succeeded or ReportStatus.PARTIAL in statuses:
-            return ReportStatus.PARTIAL
-        return ReportStatus.FAILED
-
-    def _passed(self, run: _Run, node: Route, path: str) -> bool:
-        """Whether a ``first_of`` may move past ``node`` (failed, blocked, or out of patience)."""
-        if isinstance(node, Leaf):
-            record = run.records[path]
-            if record.state is State.DELIVERED:
-                return False
-            return record.state.terminal or record.state is State.BLOCKED or record.moved_on
-        children = [(child, f"{path}.{i}") for i, child in enumerate(node.targets)]
-        if isinstance(node, FirstOf):
-            return all(self._passed(run, child, p) for child, p in children)
-        need = node.min_success or len(node.targets)
-        alive = sum(1 for child, p in children if not self._passed(run, child, p))
-        return alive < need
-
     def _supersede(self, run: _Run, node: FirstOf, path: str) -> None:
         """Once one alternative delivered, the others that cannot have posted are skipped."""
         winner = next(
             f"{path}.{i}"
             for i, child in enumerate(node.targets)
-            if self._status(run, child, f"{path}.{i}") is ReportStatus.SUCCEEDED
+            if route_state.status(child, f"{path}.{i}", run.records) is ReportStatus.SUCCEEDED
         )
         ambiguous_sibling = False
         now = self.clock.now()
@@ -632,14 +591,16 @@ class Dispatcher:
                 ambiguous_sibling = True
             if record.state is State.RECONCILING:
                 # It may have posted: its lookup still runs, but an absent result ends it.
-                record.extra["superseded_by"] = routing.describe(self._node_at(run, winner))
+                record.extra["superseded_by"] = routing.describe(
+                    route_state.node_at(run.route, winner)
+                )
                 self.store.save(record)
                 continue
             if record.state.terminal or record.state is State.SENDING:
                 continue
             record.state = State.SKIPPED
             record.last_error = (
-                f"superseded: {routing.describe(self._node_at(run, winner))} delivered"
+                f"superseded: {routing.describe(route_state.node_at(run.route, winner))} delivered"
             )
             record.updated_at = now
             self.store.save(record)
@@ -658,35 +619,28 @@ class Dispatcher:
         for index, child in enumerate(node.targets):
             child_path = f"{path}.{index}"
             if any(
-                _within(p, child_path) and r.state is State.RECONCILING
+                route_state.within(p, child_path) and r.state is State.RECONCILING
                 for p, r in run.records.items()
             ):
                 await self._node(run, child, child_path, patience, wait=True)
 
     def _hold(self, run: _Run, path: str, held_by: str) -> None:
         """Later alternatives wait while an earlier one may have posted (never a guess)."""
-        held_at = _position(held_by)
+        held_at = route_state.position(held_by)
         for record_path, record in run.records.items():
-            if not record_path.startswith(path + ".") or _within(record_path, held_by):
+            if not record_path.startswith(path + ".") or route_state.within(record_path, held_by):
                 continue
             if (
                 record.state in (State.PENDING, State.RETRY_WAIT)
-                and _position(record_path) > held_at
+                and route_state.position(record_path) > held_at
             ):
                 record.state = State.BLOCKED
                 record.last_class = _HELD
                 record.last_error = (
-                    f"held: {routing.describe(self._node_at(run, held_by))} may have published; "
+                    f"held: {routing.describe(route_state.node_at(run.route, held_by))} may have published; "
                     "settle it with `unipost outbox resolve`"
                 )
                 self.store.save(record)
-
-    def _node_at(self, run: _Run, path: str) -> Route:
-        node: Route = routing.from_dict(run.publication.route)
-        for index in path.split(".")[1:]:
-            assert not isinstance(node, Leaf)
-            node = node.targets[int(index)]
-        return node
 
     # -- the background lane ------------------------------------------------------------
 
@@ -798,7 +752,7 @@ class Dispatcher:
             prepared={},
             lane=Lane(policy=self.inline, until=0, inline=True),
         )
-        status = self._status(run, routing.from_dict(publication.route), "0")
+        status = route_state.status(run.route, "0", run.records)
         outcomes = tuple(self._outcome(r) for r in records)
         return Report(
             post_id=publication.post_id,
