@@ -337,7 +337,7 @@ def render(results: dict[str, Any]) -> str:
                 ref, ref_text, target = floor, f"200 ms floor ({_s(floor)})", 1.1
             else:
                 ref = row["httpx"]["median"]
-                ref_text, target = f"raw httpx fan-out ({_s(ref)})", 1.2
+                ref_text, target = f"raw httpx fan-out, a client per endpoint ({_s(ref)})", 1.2
             shown = f"{_s(apprise['median'])} ({apprise['median'] / ref:.2f}×)" if apprise else "—"
             lines.append(
                 _row(
@@ -520,7 +520,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only", default="fanout,cpu,cold,outage,memory", help="comma-separated benchmarks"
     )
+    parser.add_argument("--render", type=Path, help="re-render the table from a --json file")
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        print(render(saved) + "\n\n" + details(saved))
+        if args.write_docs:
+            write_docs(saved)
+        return
     sizes = SMOKE if args.smoke else FULL
     chosen = set(args.only.split(","))
     started = time.perf_counter()
