@@ -67,6 +67,8 @@ class RecordRunner:
         return self.dispatcher.clock.now()
 
     def _emit(self, name: str, **fields: Any) -> None:
+        if not self.dispatcher.wants(name):
+            return
         self.dispatcher.emit(
             Event(
                 name=name,

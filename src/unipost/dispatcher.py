@@ -200,6 +200,10 @@ class Dispatcher:
     def emit(self, event: Event) -> None:
         self._emitter(event)
 
+    def wants(self, name: str) -> bool:
+        """Whether anyone observes or logs ``name`` events (so building one is worth it)."""
+        return self._emitter.wants(name)
+
     def _breaker_moved(
         self, domain: str, old: BreakerState, new: BreakerState, until: float | None
     ) -> None:

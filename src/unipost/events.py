@@ -41,20 +41,28 @@ class Event:
         return f"{self.name}{who} {bits}".rstrip()
 
 
+_WARNINGS = frozenset({"failed", "ambiguous", "expired", "blocked"})
+_INFO = frozenset({"delivered", "breaker.transition", "fallback"})
+
+
+def _level(name: str) -> int:
+    if name in _WARNINGS:
+        return logging.WARNING
+    return logging.INFO if name in _INFO else logging.DEBUG
+
+
 @attrs.define
 class Emitter:
     """Fans an event out to observers; a failing observer is logged, never raised."""
 
     observers: list[Callable[[Event], object]] = attrs.field(factory=list)
 
+    def wants(self, name: str) -> bool:
+        """Whether an event called ``name`` would reach anyone (cheap: skip building it)."""
+        return bool(self.observers) or log.isEnabledFor(_level(name))
+
     def __call__(self, event: Event) -> None:
-        level = (
-            logging.WARNING
-            if event.name in ("failed", "ambiguous", "expired", "blocked")
-            else logging.DEBUG
-        )
-        if event.name in ("delivered", "breaker.transition", "fallback"):
-            level = logging.INFO
+        level = _level(event.name)
         if log.isEnabledFor(level):
             log.log(level, event.message())
         for observer in self.observers:

@@ -11,7 +11,6 @@ it say ``durable=False``. The SQLite store (``unipost.sqlite_store``) is the def
 
 from __future__ import annotations
 
-import copy
 import enum
 import secrets
 import threading
@@ -190,6 +189,13 @@ def _check_conflict(existing: Publication, new: Publication) -> None:
         )
 
 
+def _copy(record: Record) -> Record:
+    """A private copy (the store must not share mutable state with callers); cheaper than deepcopy."""
+    return attrs.evolve(
+        record, recipients=[dict(r) for r in record.recipients], extra=dict(record.extra)
+    )
+
+
 def _leasable(record: Record, owner: str, now: float) -> bool:
     free = record.lease_owner in (None, owner) or record.lease_until <= now
     due = record.next_attempt_at <= now or record.ttl_at <= now
@@ -240,7 +246,7 @@ class MemoryStore:
             self._by_identity[(publication.post_id, publication.revision)] = publication.id
             self._by_publication[publication.id] = [r.id for r in records]
             for record in records:
-                self._records[record.id] = copy.deepcopy(record)
+                self._records[record.id] = _copy(record)
             return publication, self.records(publication.id)
 
     def publication(self, publication_id: str) -> Publication:
@@ -262,20 +268,17 @@ class MemoryStore:
 
     def records(self, publication_id: str) -> list[Record]:
         with self._lock:
-            return [
-                copy.deepcopy(self._records[i])
-                for i in self._by_publication.get(publication_id, [])
-            ]
+            return [_copy(self._records[i]) for i in self._by_publication.get(publication_id, [])]
 
     def record(self, record_id: str) -> Record:
         with self._lock:
             if record_id not in self._records:
                 raise StoreError(f"no record {record_id} in the in-memory outbox")
-            return copy.deepcopy(self._records[record_id])
+            return _copy(self._records[record_id])
 
     def save(self, record: Record) -> None:
         with self._lock:
-            self._records[record.id] = copy.deepcopy(record)
+            self._records[record.id] = _copy(record)
 
     def begin_attempt(
         self, record_id: str, owner: str, lease_until: float, now: float
@@ -288,7 +291,7 @@ class MemoryStore:
             record.attempts += 1
             record.lease_owner, record.lease_until = owner, lease_until
             record.updated_at = now
-            return copy.deepcopy(record)
+            return _copy(record)
 
     def lease(self, record_id: str, owner: str, lease_until: float, now: float) -> Record | None:
         with self._lock:
@@ -297,7 +300,7 @@ class MemoryStore:
                 return None
             record.lease_owner, record.lease_until = owner, lease_until
             record.updated_at = now
-            return copy.deepcopy(record)
+            return _copy(record)
 
     def add_attempt(self, log: AttemptLog) -> None:
         with self._lock:
@@ -329,7 +332,7 @@ class MemoryStore:
     ) -> list[Record]:
         with self._lock:
             found = [
-                copy.deepcopy(r)
+                _copy(r)
                 for r in self._records.values()
                 if (not states or r.state in states)
                 and (channel is None or r.channel == channel)
