@@ -23,10 +23,10 @@ from unipost.config import Config, load_config
 from unipost.dispatcher import Dispatcher
 from unipost.errors import DeliveryError, PluginError, StoreError, UsageError
 from unipost.models import Media, Post
-from unipost.outbox import AttemptLog, Record, State, Store
+from unipost.outbox import Attempt, Record, State, Store
 from unipost.plugins import default_host
 from unipost.redact import redact
-from unipost.report import Attempt, Report, ReportStatus
+from unipost.report import Report, ReportStatus
 
 __all__ = ["main"]
 
@@ -299,7 +299,7 @@ def _find_record(store: Store, record_id: str) -> Record | None:
         return None
 
 
-def _print_attempts(attempts: Sequence[Attempt | AttemptLog], label: str) -> None:
+def _print_attempts(attempts: Sequence[Attempt], label: str) -> None:
     for attempt in attempts:
         result = attempt.error_class or "ok"
         status = f" HTTP {attempt.http_status}" if attempt.http_status else ""

@@ -20,7 +20,7 @@ import httpx
 from unipost.channel import Absent, Channel, Context, Found, Idempotency, Prepared, Receipt, Unknown
 from unipost.errors import Ambiguous, DeliveryError, ErrorClass, NotSent
 from unipost.events import Event
-from unipost.outbox import AttemptLog, Record, State
+from unipost.outbox import Attempt, Record, State
 from unipost.retry import BACKGROUND, RetryPolicy
 
 if TYPE_CHECKING:
@@ -401,7 +401,7 @@ class RecordRunner:
 
     def _log(self, started: float, duration: float, error: DeliveryError | None) -> None:
         self.dispatcher.store.add_attempt(
-            AttemptLog(
+            Attempt(
                 record_id=self.record.id,
                 n=self.record.attempts,
                 started_at=started,

@@ -44,7 +44,7 @@ from unipost.events import Emitter, Event
 from unipost.models import Media, Post
 from unipost.outbox import Publication, Record, State, Store
 from unipost.ratelimit import RateLimiter
-from unipost.report import Attempt, Outcome, Report, ReportStatus
+from unipost.report import Outcome, Report, ReportStatus
 from unipost.retry import BACKGROUND, INLINE, RetryBudget, RetryPolicy
 from unipost.routes import AllOf, FirstOf, Leaf, Route
 
@@ -780,7 +780,7 @@ class Dispatcher:
             url=record.url,
             reason=None if delivered else record.last_error,
             error_class=None if delivered else record.last_class,
-            attempts=tuple(Attempt.from_log(a) for a in self.store.attempts(record.id)),
+            attempts=tuple(self.store.attempts(record.id)),
             next_attempt_at=record.next_attempt_at if not record.state.terminal else None,
             possible_duplicate=record.possible_duplicate,
             recipients=tuple(RecipientResult(**r) for r in record.recipients),

@@ -21,7 +21,7 @@ import attrs
 
 from unipost.errors import IdempotencyConflict, StoreError
 
-__all__ = ["AttemptLog", "MemoryStore", "Publication", "Record", "State", "Store"]
+__all__ = ["Attempt", "MemoryStore", "Publication", "Record", "State", "Store"]
 
 
 class State(enum.Enum):
@@ -92,8 +92,8 @@ class Record:
 
 
 @attrs.frozen(kw_only=True)
-class AttemptLog:
-    """One attempt, as shown by ``unipost outbox show`` and in the report."""
+class Attempt:
+    """One attempt, kept in the outbox and shown in reports and by ``unipost outbox show``."""
 
     record_id: str
     n: int
@@ -157,9 +157,9 @@ class Store(Protocol):
         """Lease a due non-terminal record without starting an attempt (lookups, recovery, expiry)."""
         ...
 
-    def add_attempt(self, log: AttemptLog) -> None: ...
+    def add_attempt(self, log: Attempt) -> None: ...
 
-    def attempts(self, record_id: str) -> list[AttemptLog]: ...
+    def attempts(self, record_id: str) -> list[Attempt]: ...
 
     def due_publications(self, now: float, limit: int) -> list[str]:
         """Publications with an unleased record due at ``now`` (or past its TTL), oldest first.
@@ -224,7 +224,7 @@ class MemoryStore:
     _by_identity: dict[tuple[str, int], str] = attrs.field(factory=dict)
     _records: dict[str, Record] = attrs.field(factory=dict)
     _by_publication: dict[str, list[str]] = attrs.field(factory=dict)
-    _attempts: dict[str, list[AttemptLog]] = attrs.field(factory=dict)
+    _attempts: dict[str, list[Attempt]] = attrs.field(factory=dict)
     _lock: threading.RLock = attrs.field(factory=threading.RLock)
 
     durable = False
@@ -302,11 +302,11 @@ class MemoryStore:
             record.updated_at = now
             return _copy(record)
 
-    def add_attempt(self, log: AttemptLog) -> None:
+    def add_attempt(self, log: Attempt) -> None:
         with self._lock:
             self._attempts.setdefault(log.record_id, []).append(log)
 
-    def attempts(self, record_id: str) -> list[AttemptLog]:
+    def attempts(self, record_id: str) -> list[Attempt]:
         with self._lock:
             return list(self._attempts.get(record_id, []))
 

@@ -11,7 +11,7 @@ import attrs
 
 from unipost.channel import RecipientResult
 from unipost.errors import DeliveryFailed
-from unipost.outbox import AttemptLog, State
+from unipost.outbox import Attempt, State
 
 __all__ = ["Attempt", "Outcome", "Report", "ReportStatus"]
 
@@ -22,23 +22,6 @@ class ReportStatus(enum.Enum):
     PENDING = "pending"  # still being worked on in the background lane
     FAILED = "failed"
     AMBIGUOUS = "ambiguous"  # may have been published; a person must settle it
-
-
-@attrs.frozen(kw_only=True)
-class Attempt:
-    n: int
-    started_at: float
-    duration: float
-    error_class: str | None = None
-    http_status: int | None = None
-    platform_code: str | None = None
-    retry_after: float | None = None
-    request_id: str | None = None
-    message: str | None = None
-
-    @classmethod
-    def from_log(cls, log: AttemptLog) -> Attempt:
-        return cls(**{f.name: getattr(log, f.name) for f in attrs.fields(cls)})
 
 
 @attrs.frozen(kw_only=True)

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from unipost.errors import StoreError
-from unipost.outbox import AttemptLog, Publication, Record, State, _check_conflict
+from unipost.outbox import Attempt, Publication, Record, State, _check_conflict
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -355,7 +355,7 @@ class SQLiteStore:
     def lease(self, record_id: str, owner: str, lease_until: float, now: float) -> Record | None:
         return self._lease(record_id, owner, lease_until, now, attempt=False)
 
-    def add_attempt(self, log: AttemptLog) -> None:
+    def add_attempt(self, log: Attempt) -> None:
         self._write(
             "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -372,14 +372,14 @@ class SQLiteStore:
             ),
         )
 
-    def attempts(self, record_id: str) -> list[AttemptLog]:
+    def attempts(self, record_id: str) -> list[Attempt]:
         rows = self._query(
             "SELECT record_id, n, started_at, duration, error_class, http_status, platform_code, retry_after, "
             "request_id, message FROM attempts WHERE record_id = ? ORDER BY n",
             (record_id,),
         )
-        fields = [f.name for f in attrs.fields(AttemptLog)]
-        return [AttemptLog(**dict(zip(fields, row, strict=True))) for row in rows]
+        fields = [f.name for f in attrs.fields(Attempt)]
+        return [Attempt(**dict(zip(fields, row, strict=True))) for row in rows]
 
     def due_publications(self, now: float, limit: int) -> list[str]:
         rows = self._query(
