@@ -187,3 +187,34 @@ def test_a_superseded_alternative_still_being_reconciled_is_settled_not_resent()
     assert len(slow.attempts) == 1  # never resent
     assert slow.posts == {}
     assert len(fast.posts) == 1
+
+
+def test_a_temporary_block_waits_instead_of_failing() -> None:
+    """Forbidden with a retry_after (Meta 368: blocked for a while) parks the record, then retries."""
+    from unipost.errors import Forbidden
+    from unipost.testing import FakeServer, VirtualClock, fake_channel
+    from unipost.testing.fake import fails
+
+    blocked = FakeServer(
+        script=[fails(Forbidden("temporarily blocked", platform_code=368, retry_after=3600))]
+    )
+    clock = VirtualClock()
+    dispatcher = unipost.Dispatcher(
+        channels={"a": fake_channel("a", server=blocked, domain="a")},
+        store=unipost.MemoryStore(),
+        clock=clock,
+        seed=2,
+    )
+    try:
+        started = clock.now()
+        report = dispatcher.publish(unipost.Post(text="hi", id="blocked-1"), to="a")
+        assert report["a"].state is unipost.State.RETRY_WAIT
+        assert report["a"].next_attempt_at is not None
+        assert report["a"].next_attempt_at - started >= 3600
+        dispatcher.drain(until=started + 7200)
+        final = dispatcher.report("blocked-1")
+    finally:
+        dispatcher.close()
+    assert final["a"].state is unipost.State.DELIVERED
+    assert [a.error_class for a in final["a"].attempts] == ["forbidden", None]
+    assert final["a"].attempts[1].started_at - started >= 3600
