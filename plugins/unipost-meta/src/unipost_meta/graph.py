@@ -16,7 +16,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -642,6 +642,29 @@ class ContainerChannel(GraphChannel):
             self.post(self.user_id, self.create_edge, data=params, safe=True)
         )
         return created_id(response, f"{self.name} container", visible=False)
+
+    def carousel(
+        self, items: Sequence[Mapping[str, Any]], parent: Mapping[str, Any], ctx: Context
+    ) -> Flow[str]:
+        """Child containers, each waited for, then the carousel container that holds them."""
+        children = []
+        for item in items:
+            children.append((yield from self.create_container(item)))
+        for child in children:
+            yield from self.wait_until_ready(child, ctx)
+        return (
+            yield from self.create_container(
+                {**parent, "media_type": "CAROUSEL", "children": ",".join(children)}
+            )
+        )
+
+    def publish_and_link(
+        self, container_id: str, prepared: Prepared, ctx: Context
+    ) -> Flow[Receipt]:
+        """Publish a ready container and read its permalink into the receipt."""
+        media_id = yield from self.publish_container(container_id, prepared, ctx)
+        link = yield from self.permalink(media_id)
+        return Receipt(platform_id=media_id, url=link, extra={"container_id": container_id})
 
     def publish_container(self, container_id: str, prepared: Prepared, ctx: Context) -> Flow[str]:
         """Publish a ready container; return the media id.

@@ -138,18 +138,11 @@ class InstagramChannel(ContainerChannel):
                 {**self._item(media[0], child=False), "caption": caption}
             )
         else:
-            children = []
-            for item in media:
-                children.append((yield from self.create_container(self._item(item, child=True))))
-            for child in children:
-                yield from self.wait_until_ready(child, ctx)
-            container = yield from self.create_container(
-                {"media_type": "CAROUSEL", "children": ",".join(children), "caption": caption}
+            container = yield from self.carousel(
+                [self._item(item, child=True) for item in media], {"caption": caption}, ctx
             )
         yield from self.wait_until_ready(container, ctx)
-        media_id = yield from self.publish_container(container, prepared, ctx)
-        link = yield from self.permalink(media_id)
-        return Receipt(platform_id=media_id, url=link, extra={"container_id": container})
+        return (yield from self.publish_and_link(container, prepared, ctx))
 
     def identity_request(self) -> httpx.Request:
         return self.get(self.ig_user_id, params={"fields": "id,username"})

@@ -82,24 +82,13 @@ class ThreadsChannel(ContainerChannel):
             )
             yield from self.wait_until_ready(container, ctx)
         else:
-            children = []
-            for item in media:
-                children.append(
-                    (
-                        yield from self.create_container(
-                            {"media_type": "IMAGE", "image_url": item.url, "is_carousel_item": True}
-                        )
-                    )
-                )
-            for child in children:
-                yield from self.wait_until_ready(child, ctx)
-            container = yield from self.create_container(
-                {"media_type": "CAROUSEL", "children": ",".join(children), "text": text}
-            )
+            items = [
+                {"media_type": "IMAGE", "image_url": item.url, "is_carousel_item": True}
+                for item in media
+            ]
+            container = yield from self.carousel(items, {"text": text}, ctx)
             yield from self.wait_until_ready(container, ctx)
-        media_id = yield from self.publish_container(container, prepared, ctx)
-        link = yield from self.permalink(media_id)
-        return Receipt(platform_id=media_id, url=link, extra={"container_id": container})
+        return (yield from self.publish_and_link(container, prepared, ctx))
 
     def identity_request(self) -> httpx.Request:
         return self.get(self.threads_user_id, params={"fields": "id,username"})
