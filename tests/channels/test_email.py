@@ -575,3 +575,41 @@ def test_settings_are_checked() -> None:
     starttls = EmailChannel.from_settings("news", base | {"security": "starttls"})
     assert starttls.smtp_port == 587
     assert channel.message_id("up1 odd/key") == "<up1-odd/key@bakery.example>"
+
+
+def _dispatch(channel: EmailChannel, **options: Any) -> Any:
+    from unipost import Dispatcher, MemoryStore
+    from unipost.testing import VirtualClock
+
+    return Dispatcher(
+        channels={channel.id: channel}, store=MemoryStore(), clock=VirtualClock(), seed=4, **options
+    )
+
+
+def test_row_40_drop_after_data_is_held_not_resent(scripted: Any) -> None:
+    """Fault matrix row 40: the connection drops after the final '.', before 250 → ambiguous, held."""
+    smtp = scripted(END=None)
+    dispatcher = _dispatch(plain_channel(smtp.port))
+    try:
+        report = dispatcher.publish(Post(text="Maybe delivered", id="row40"), to="news")
+    finally:
+        dispatcher.close()
+    assert report.status.value == "ambiguous"
+    assert report["news"].state.value == "ambiguous"
+    assert len(smtp.data) == 1  # never resent on a guess
+
+
+def test_row_40_opted_in_resend_keeps_the_message_id(scripted: Any) -> None:
+    """With on_ambiguous = "retry" the resend carries the same Message-ID and is flagged."""
+    smtp = scripted(END=[None, "250 OK queued"])
+    dispatcher = _dispatch(plain_channel(smtp.port), retry_ambiguous=frozenset({"news"}))
+    try:
+        report = dispatcher.publish(Post(text="Maybe delivered", id="row40b"), to="news")
+    finally:
+        dispatcher.close()
+    assert report.ok, str(report)
+    assert report["news"].possible_duplicate
+    assert len(smtp.data) == 2
+    ids = [email.message_from_bytes(body)["Message-ID"] for body in smtp.data]
+    assert ids[0] == ids[1]
+    assert ids[0].startswith("<up1-")
