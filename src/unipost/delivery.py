@@ -59,6 +59,7 @@ class RecordRunner:
     _sent: bool = False  # the current attempt handed a request to the transport
     _last_retry_timeout: bool = False  # what the last budgeted retry cost (refunded on success)
     _deferred: bool = False  # handed to the background lane: this run sleeps no more
+    _unlogged: Attempt | None = None  # the last attempt, committed with the record's next save
 
     # -- helpers ----------------------------------------------------------------
 
@@ -81,8 +82,15 @@ class RecordRunner:
 
     def _save(self) -> None:
         self.record.updated_at = self._now
-        self.dispatcher.store.save(self.record)
+        attempt, self._unlogged = self._unlogged, None
+        self.dispatcher.store.save(self.record, attempt=attempt)
         self.save_hook(self.record)
+
+    def _flush_log(self) -> None:
+        """An attempt whose outcome changed nothing on the record is still logged."""
+        attempt, self._unlogged = self._unlogged, None
+        if attempt is not None:
+            self.dispatcher.store.add_attempt(attempt)
 
     def _finish(self, state: State, **fields: Any) -> None:
         self.record.state = state
@@ -359,25 +367,34 @@ class RecordRunner:
             raise
         duration = self._now - now
         self._log(now, duration, error)
-        if receipt is not None:
-            self._delivered(receipt, duration)
-            return
-        assert error is not None
-        self._emit(
-            "attempt.end",
-            attempt=self.record.attempts,
-            error_class=error.error_class.value,
-            http_status=error.status,
-            platform_code=error.platform_code,
-            duration_ms=round(duration * 1000),
-        )
-        self._decide(error)
+        try:
+            if receipt is not None:
+                self._delivered(receipt, duration)
+                return
+            assert error is not None
+            self._emit(
+                "attempt.end",
+                attempt=self.record.attempts,
+                error_class=error.error_class.value,
+                http_status=error.status,
+                platform_code=error.platform_code,
+                duration_ms=round(duration * 1000),
+            )
+            self._decide(error)
+        finally:
+            self._flush_log()
 
     def _abandoned(self, started: float) -> None:
         """The caller cancelled mid-attempt: settle the record now by what can be proved."""
         error = self._cut(self._now - started)
         error = type(error)(f"the caller cancelled the attempt: {error.message}")
         self._log(started, self._now - started, error)
+        try:
+            self._settle_abandoned(error)
+        finally:
+            self._flush_log()
+
+    def _settle_abandoned(self, error: DeliveryError) -> None:
         self.record.last_class = error.error_class.value
         self.record.last_error = str(error)
         ways = self.channel.capabilities.idempotency
@@ -400,19 +417,18 @@ class RecordRunner:
         return Ambiguous(f"no answer within {seconds:.1f} s (the request may have been applied)")
 
     def _log(self, started: float, duration: float, error: DeliveryError | None) -> None:
-        self.dispatcher.store.add_attempt(
-            Attempt(
-                record_id=self.record.id,
-                n=self.record.attempts,
-                started_at=started,
-                duration=duration,
-                error_class=None if error is None else error.error_class.value,
-                http_status=None if error is None else error.status,
-                platform_code=None if error is None else error.platform_code,
-                retry_after=None if error is None else error.retry_after,
-                request_id=None if error is None else error.request_id,
-                message=None if error is None else error.message,
-            )
+        """Keep the attempt for the record's next save: one commit for both (see _save)."""
+        self._unlogged = Attempt(
+            record_id=self.record.id,
+            n=self.record.attempts,
+            started_at=started,
+            duration=duration,
+            error_class=None if error is None else error.error_class.value,
+            http_status=None if error is None else error.status,
+            platform_code=None if error is None else error.platform_code,
+            retry_after=None if error is None else error.retry_after,
+            request_id=None if error is None else error.request_id,
+            message=None if error is None else error.message,
         )
 
     def _delivered(self, receipt: Receipt, duration: float) -> None:

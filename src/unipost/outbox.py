@@ -137,8 +137,8 @@ class Store(Protocol):
 
     def record(self, record_id: str) -> Record: ...
 
-    def save(self, record: Record) -> None:
-        """Commit ``record``'s fields (releasing no lease unless the record says so)."""
+    def save(self, record: Record, *, attempt: Attempt | None = None) -> None:
+        """Commit ``record``'s fields, and the ``attempt`` that led to them in the same write."""
         ...
 
     def begin_attempt(
@@ -276,9 +276,11 @@ class MemoryStore:
                 raise StoreError(f"no record {record_id} in the in-memory outbox")
             return _copy(self._records[record_id])
 
-    def save(self, record: Record) -> None:
+    def save(self, record: Record, *, attempt: Attempt | None = None) -> None:
         with self._lock:
             self._records[record.id] = _copy(record)
+            if attempt is not None:
+                self._attempts.setdefault(attempt.record_id, []).append(attempt)
 
     def begin_attempt(
         self, record_id: str, owner: str, lease_until: float, now: float

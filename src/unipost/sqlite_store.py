@@ -94,6 +94,24 @@ _OPEN = "state NOT IN ({})".format(", ".join(f"'{value}'" for value in _TERMINAL
 _SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM records"  # noqa: S608 - constant column list
 
 
+_INSERT_ATTEMPT = "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _attempt_values(log: Attempt) -> tuple[Any, ...]:
+    return (
+        log.record_id,
+        log.n,
+        log.started_at,
+        log.duration,
+        log.error_class,
+        log.http_status,
+        log.platform_code,
+        log.retry_after,
+        log.request_id,
+        log.message,
+    )
+
+
 def _row_values(record: Record) -> tuple[Any, ...]:
     values = []
     for column in _RECORD_COLUMNS:
@@ -322,13 +340,25 @@ class SQLiteStore:
             raise StoreError(f"no record {record_id} in the outbox {self.path}")
         return _record(rows[0])
 
-    def save(self, record: Record) -> None:
+    def save(self, record: Record, *, attempt: Attempt | None = None) -> None:
         columns = [c for c in _RECORD_COLUMNS if c != "id"]
-        values = _row_values(record)[1:]
-        self._write(
-            f"UPDATE records SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?",  # noqa: S608
-            (*values, record.id),
-        )
+        update = f"UPDATE records SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?"  # noqa: S608
+        params = (*_row_values(record)[1:], record.id)
+        if attempt is None:
+            self._write(update, params)
+            return
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.execute(_INSERT_ATTEMPT, _attempt_values(attempt))
+                    self._conn.execute(update, params)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(exc)) from exc
 
     def _lease(
         self, record_id: str, owner: str, lease_until: float, now: float, *, attempt: bool
@@ -356,21 +386,7 @@ class SQLiteStore:
         return self._lease(record_id, owner, lease_until, now, attempt=False)
 
     def add_attempt(self, log: Attempt) -> None:
-        self._write(
-            "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                log.record_id,
-                log.n,
-                log.started_at,
-                log.duration,
-                log.error_class,
-                log.http_status,
-                log.platform_code,
-                log.retry_after,
-                log.request_id,
-                log.message,
-            ),
-        )
+        self._write(_INSERT_ATTEMPT, _attempt_values(log))
 
     def attempts(self, record_id: str) -> list[Attempt]:
         rows = self._query(
