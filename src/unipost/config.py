@@ -46,7 +46,7 @@ __all__ = ["Config", "default_outbox_path", "find_config", "load_config"]
 
 CONFIG_NAME = "unipost.toml"
 _TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets"}
-_DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain"}
+_DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
 _CHANNEL_META = {"type", "on_ambiguous"}
 
 

@@ -172,7 +172,7 @@ class RecordRunner:
                 await self._reconcile()
                 continue
             # Polly order: the bulkhead first, then breaker and rate token, then the attempt.
-            async with self.dispatcher.limits(self.channel.failure_domain):
+            async with self.dispatcher.limits(self.channel.failure_domain, self.channel.id):
                 if await self._admit():
                     await self._attempt()
 

@@ -166,6 +166,7 @@ class Dispatcher:
     lease_margin: float = 5.0
     max_in_flight: int = 1000
     per_domain: int | None = None
+    per_channel: int | None = 4
     retry_ambiguous: frozenset[str] = frozenset()
     observers: list[Callable[[Event], object]] = attrs.field(factory=list)
     seed: int | None = None
@@ -222,20 +223,31 @@ class Dispatcher:
         return budget
 
     @contextlib.asynccontextmanager
-    async def limits(self, domain: str) -> AsyncIterator[None]:
-        """The bulkhead: at most ``max_in_flight`` attempts, ``per_domain`` per failure domain."""
+    async def limits(self, domain: str, channel: str) -> AsyncIterator[None]:
+        """The bulkhead: ``max_in_flight`` attempts in all, ``per_domain`` per failure domain,
+        ``per_channel`` per channel.
+
+        The channel cap keeps many deliveries to one channel queued here, cheaply, instead
+        of in its connection pool, where httpcore rescans every waiter on each change.
+        """
         loop = asyncio.get_running_loop()
         semaphores = self._semaphores.get(loop)
         if semaphores is None:
             semaphores = self._semaphores[loop] = {"*": asyncio.Semaphore(self.max_in_flight)}
-        if self.per_domain is not None and domain not in semaphores:
-            semaphores[domain] = asyncio.Semaphore(self.per_domain)
-        async with semaphores["*"]:
-            if self.per_domain is None:
-                yield
-            else:
-                async with semaphores[domain]:
-                    yield
+        gates = [semaphores["*"]]
+        for key, cap in (
+            (f"domain:{domain}", self.per_domain),
+            (f"channel:{channel}", self.per_channel),
+        ):
+            if cap is not None:
+                gate = semaphores.get(key)
+                if gate is None:
+                    gate = semaphores[key] = asyncio.Semaphore(cap)
+                gates.append(gate)
+        async with contextlib.AsyncExitStack() as stack:
+            for gate in gates:
+                await stack.enter_async_context(gate)
+            yield
 
     # -- planning ---------------------------------------------------------------------
 
