@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
 from unipost import Media, Post, State
 from unipost.sqlite_store import SQLiteStore
+from unipost.testing import png
 
 
 def _go(spawn: Any, tmp_path: Path, db: Path, key_server: Any, lookup_server: Any, n: int) -> None:
@@ -57,23 +56,10 @@ def test_two_workers_deliver_1000_records_once(
     assert len(key_server.workers | lookup_server.workers) == 2  # both processes delivered
 
 
-def _png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x80\x00")
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
 def test_media_given_as_bytes_is_delivered_by_a_worker_in_another_process(
     tmp_path: Path, key_server: Any, lookup_server: Any, spawn: Any, test_channels: Any
 ) -> None:
-    data = _png()
+    data = png(1, 1)
     db = tmp_path / "outbox.sqlite3"
     dispatcher = test_channels.make_dispatcher(str(db), key_server.url, lookup_server.url)
     post = Post(id="croissants", text="Fresh!", media=[Media.from_bytes(data, filename="c.png")])

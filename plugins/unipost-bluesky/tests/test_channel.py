@@ -14,9 +14,7 @@ from unipost_bluesky import BlueskyChannel, tid_for
 from unipost import Media, Post
 from unipost.channel import Absent, Found
 from unipost.errors import AuthFailed, Permanent, RateLimited, Transient
-from unipost.testing import ChannelContract, check, deliver, lookup
-
-from .conftest import png
+from unipost.testing import ChannelContract, check, deliver, lookup, png
 
 PDS = "https://pds.example"
 PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -317,7 +315,7 @@ def test_limits_are_graphemes_and_bytes() -> None:
 
 def test_images_win_the_embed_and_the_card_moves_or_is_skipped() -> None:
     ch = channel()
-    image = Media.from_bytes(png())
+    image = Media.from_bytes(png(3, 2))
     single = ch.prepare(Post(text="Offer", link="https://bakery.example/o", media=[image]))
     assert single.payload["card"] is None
     assert any(c.kind == "link_card_skipped" for c in single.changes)

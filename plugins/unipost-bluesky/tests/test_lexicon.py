@@ -8,8 +8,8 @@ import pytest
 from unipost_bluesky import BlueskyChannel, tid_for
 
 from unipost import Media, Post
+from unipost.testing import png
 
-from .conftest import png
 from .lexicon import LexiconError, Lexicons
 
 LEXICONS = Lexicons()

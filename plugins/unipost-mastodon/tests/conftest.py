@@ -1,37 +1,17 @@
-"""Fixtures: a running mastodon-mock (a third-party fake of the Mastodon API) and sample media."""
+"""Fixtures: a running mastodon-mock (a third-party fake of the Mastodon API)."""
 
 from __future__ import annotations
 
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-
-
-def png(width: int = 2, height: int = 1) -> bytes:
-    """A tiny valid PNG, so media tests need no fixture files."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def free_port() -> int:

@@ -13,9 +13,7 @@ from unipost_mastodon import MastodonChannel
 
 from unipost import Media, Post
 from unipost.errors import AuthFailed, ConfigurationError, Permanent, RateLimited
-from unipost.testing import ChannelContract, check, deliver
-
-from .conftest import png
+from unipost.testing import ChannelContract, check, deliver, png
 
 BASE = "https://social.example"
 TOKEN = "mastodon-secret-token-123"

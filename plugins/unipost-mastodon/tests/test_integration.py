@@ -6,9 +6,9 @@ import pytest
 from unipost_mastodon import MastodonChannel
 
 from unipost import Media, Post
-from unipost.testing import check, deliver
+from unipost.testing import check, deliver, png
 
-from .conftest import MockServer, png
+from .conftest import MockServer
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,7 @@ from referencing.jsonschema import DRAFT202012
 from unipost_mastodon import MastodonChannel
 
 from unipost import Media, Post
-
-from .conftest import png
+from unipost.testing import png
 
 SPEC = json.loads((Path(__file__).parent / "data" / "mastodon-openapi-subset.json").read_text())
 REGISTRY = Registry().with_resource("urn:mastodon", DRAFT202012.create_resource(SPEC))

@@ -17,7 +17,7 @@ from unipost.clock import SystemClock
 from unipost.dispatcher import set_default_clock
 from unipost.testing._drive import adeliver, check, deliver, lookup, make_context
 from unipost.testing.clock import VirtualClock
-from unipost.testing.fake import EventRecorder, FakeChannel, FakeServer, fake_channel
+from unipost.testing.fake import EventRecorder, FakeChannel, FakeServer, fake_channel, png
 
 __all__ = [
     "ChannelContract",
@@ -31,6 +31,7 @@ __all__ = [
     "fake_channel",
     "lookup",
     "make_context",
+    "png",
     "set_testing",
 ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import struct
+import zlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -215,3 +217,20 @@ class EventRecorder:
 
     def of(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]
+
+
+def png(width: int = 2, height: int = 1) -> bytes:
+    """A small valid RGB PNG of ``width`` × ``height``, so media tests need no fixture files."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\xd2\x96\x3c" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

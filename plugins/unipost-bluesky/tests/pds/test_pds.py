@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import httpx
 import pytest
 from unipost_bluesky import BlueskyChannel, tid_for
 
 from unipost import Media, Post
 from unipost.channel import Found
-from unipost.testing import check, deliver, lookup
+from unipost.testing import check, deliver, lookup, png
 
 from .conftest import Pds
 
 pytestmark = pytest.mark.integration
 POST = "app.bsky.feed.post"
-
-
-def png(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = b"".join(b"\x00" + b"\x10\x80\xf0" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")
