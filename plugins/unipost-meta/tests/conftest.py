@@ -48,16 +48,6 @@ def _fresh_secrets() -> Any:
     forget_secrets()
 
 
-@pytest.fixture
-def graph() -> Graph:
-    return Graph("https://graph.facebook.com/v23.0")
-
-
-@pytest.fixture
-def threads_graph() -> Graph:
-    return Graph("https://graph.threads.net/v1.0")
-
-
 def request_params(request: httpx.Request) -> tuple[dict[str, str], set[str]]:
     """Every parameter of a Graph request (query, form or multipart) and the file field names."""
     params = dict(request.url.params)

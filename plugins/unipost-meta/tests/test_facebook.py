@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import time
 from typing import Any, ClassVar
 
@@ -15,27 +14,16 @@ from unipost import Media, Post, errors
 from unipost.channel import Absent, Found, Unknown
 from unipost.testing import ChannelContract, check, deliver, lookup
 
+from .conftest import Graph
+
 TOKEN = "EAAfacebooktoken123"
 PAGE = "1234567890"
 POST_ID = f"{PAGE}_987654321"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 ROOT = "https://graph.facebook.com/v23.0"
-
-
-def url(path: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(ROOT)}/{re.escape(path)}(\?.*)?$")
-
-
-def gerror(code: int, subcode: int | None = None, message: str = "error") -> dict[str, Any]:
-    error: dict[str, Any] = {
-        "message": message,
-        "type": "OAuthException",
-        "code": code,
-        "fbtrace_id": "T",
-    }
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    return {"error": error}
+GRAPH = Graph(ROOT)
+url = GRAPH.url
+gerror = Graph.error
 
 
 def channel(**settings: Any) -> FacebookChannel:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,29 +13,18 @@ from unipost import Media, Pause, Post, errors
 from unipost.channel import Absent, Found
 from unipost.testing import ChannelContract, deliver, lookup
 
+from .conftest import Graph
+
 TOKEN = "EAAinstagramtoken123"
 IG = "17841400000000001"
 ROOT = "https://graph.facebook.com/v23.0"
+GRAPH = Graph(ROOT)
+url = GRAPH.url
+gerror = Graph.error
 JPEG_URL = "https://cdn.bakery.example/croissants.jpg"
 SAMPLE = Post(
     text="Fresh croissants #bakery", media=[Media.from_url(JPEG_URL, alt="Croissants")], id="ig-1"
 )
-
-
-def url(path: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(ROOT)}/{re.escape(path)}(\?.*)?$")
-
-
-def gerror(code: int, subcode: int | None = None, message: str = "error") -> dict[str, Any]:
-    error: dict[str, Any] = {
-        "message": message,
-        "type": "OAuthException",
-        "code": code,
-        "fbtrace_id": "T",
-    }
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    return {"error": error}
 
 
 def channel(**settings: Any) -> InstagramChannel:

@@ -8,7 +8,6 @@ are listed here explicitly, so a new call cannot slip by unchecked.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import httpx
@@ -18,16 +17,16 @@ from unipost_meta import FacebookChannel, InstagramChannel
 from unipost import Media, Post
 from unipost.testing import check, deliver, lookup
 
+from .conftest import Graph
+
 ROOT = "https://graph.facebook.com/v23.0"
+GRAPH = Graph(ROOT)
+url = GRAPH.url
 PAGE = "1234567890"
 IG = "17841400000000001"
 POST_ID = f"{PAGE}_42"
 STAMP = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
 UNDESCRIBED = {("GET", "debug_token"), ("GET", "container")}
-
-
-def url(path: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(ROOT)}/{re.escape(path)}(\?.*)?$")
 
 
 def node_of(request: httpx.Request) -> tuple[str, str | None] | tuple[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import pytest
@@ -11,12 +10,12 @@ from unipost_meta import ThreadsChannel
 from unipost import Media, Post, errors, text
 from unipost.testing import ChannelContract, check, deliver
 
+from .conftest import Graph
+
 TOKEN = "THAAthreadstoken123"
 ROOT = "https://graph.threads.net/v1.0"
-
-
-def url(path: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(ROOT)}/{re.escape(path)}(\?.*)?$")
+GRAPH = Graph(ROOT)
+url = GRAPH.url
 
 
 def channel(**settings: Any) -> ThreadsChannel:

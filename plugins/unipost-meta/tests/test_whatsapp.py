@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, ClassVar
 
 import httpx
@@ -13,22 +12,17 @@ from unipost_meta import WhatsAppChannel
 from unipost import Media, Post, errors
 from unipost.testing import ChannelContract, check, deliver
 
+from .conftest import Graph
+
 TOKEN = "EAAwhatsapptoken123"
 PHONE_ID = "106540352242922"
 ROOT = "https://graph.facebook.com/v23.0"
+GRAPH = Graph(ROOT)
+url = GRAPH.url
+gerror = Graph.error
 ALICE = "+4915112345678"
 BOB = "+14155550123"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def url(path: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(ROOT)}/{re.escape(path)}(\?.*)?$")
-
-
-def gerror(code: int, message: str = "error") -> dict[str, Any]:
-    return {
-        "error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "T"}
-    }
 
 
 def accepted(number: str, message_id: str) -> dict[str, Any]:
@@ -215,7 +209,7 @@ def test_one_recipient_outside_the_window(httpx_mock: Any) -> None:
         method="POST",
         url=url(f"{PHONE_ID}/messages"),
         status_code=400,
-        json=gerror(131047, "Re-engagement message"),
+        json=gerror(131047, message="Re-engagement message"),
     )
     httpx_mock.add_response(
         method="POST", url=url(f"{PHONE_ID}/messages"), json=accepted(BOB, "wamid.B1")
@@ -246,7 +240,7 @@ def test_all_recipients_failing_is_one_error_naming_each_masked(httpx_mock: Any)
             method="POST",
             url=url(f"{PHONE_ID}/messages"),
             status_code=400,
-            json=gerror(131026, f"Message undeliverable to {ALICE}"),
+            json=gerror(131026, message=f"Message undeliverable to {ALICE}"),
         )
     with pytest.raises(errors.Permanent) as caught:
         deliver(channel(to=[ALICE, BOB]), Post(text="Open today"))
