@@ -154,10 +154,12 @@ class PluginHost:
             name=name, distribution=distribution, version=version, builtin=builtin
         )
         register = _Registrar(self, name, distribution)
-        others = [p for p in self._pm.get_plugins() if p is not plugin]
-        caller = self._pm.subset_hook_caller("unipost_register_channels", remove_plugins=others)
+        hook = self._pm.hook.unipost_register_channels
+        mine = [impl for impl in hook.get_hookimpls() if impl.plugin is plugin]
         try:
-            caller(register=register)
+            # pluggy's own execution (wrappers, tracing and monitoring apply), for this plugin's
+            # implementation only: what subset_hook_caller does, for unhashable plugins too.
+            self._pm._hookexec(hook.name, mine, {"register": register}, False)
         except _Conflict as exc:
             self._disable(plugin, key, str(exc))
         except Exception as exc:
