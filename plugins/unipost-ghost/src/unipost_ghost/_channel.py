@@ -1,0 +1,274 @@
+"""The Ghost channel: Admin API posts in Lexical (or HTML), feature image, edits in place.
+
+Every request carries a fresh JWT (see ``_token``). The post's slug comes from
+the unipost post id, so a publish first reads ``/posts/slug/{slug}/``: a new
+revision edits that post (``PUT`` with its ``updated_at``, Ghost's guard
+against overwriting someone else's edit) and a create whose answer was lost
+is found instead of posted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import httpx
+
+from unipost.channel import (
+    Capabilities,
+    Change,
+    Channel,
+    Context,
+    Flow,
+    Prepared,
+    Receipt,
+    secret,
+)
+from unipost.channels._html import paragraphs
+from unipost.classify import json_object
+from unipost.errors import DeliveryError, Permanent
+from unipost.models import Media, Post
+from unipost.redact import register_secret
+from unipost_ghost._errors import ghost_error
+from unipost_ghost._lexical import document
+from unipost_ghost._token import admin_token, check_admin_key
+
+__all__ = ["GhostChannel"]
+
+STATUSES = ("published", "draft")
+FORMATS = ("lexical", "html")
+IMAGE_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp", "image/svg+xml", "image/x-icon"}
+)
+SLUG_LIMIT = 185  # Ghost's slug column is 191; its own de-duplication appends "-2"
+TITLE_LIMIT = 255  # posts.title is varchar(2000) but the admin validator stops at 255
+
+CAPABILITIES = Capabilities(
+    text_limit=None,
+    max_media=20,
+    media_types=IMAGE_TYPES - {"image/x-icon"},
+    max_media_bytes=None,  # the server's own upload limit (Ghost(Pro): 20 MB images)
+    title=True,
+    hashtags=False,  # tags become Ghost tags
+)
+
+
+def _admin_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if "://" not in value:
+        value = "https://" + value
+    return value.removesuffix("/ghost")
+
+
+def _check_url(_instance: Any, _attribute: Any, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"url must be the admin URL such as https://blog.example, not {value!r}")
+
+
+def _check_key(_instance: Any, _attribute: Any, value: str) -> None:
+    check_admin_key(value)
+
+
+def ghost_slug(post_id: str) -> str:
+    """What Ghost's slugify keeps of the post id (ASCII letters, digits, single hyphens)."""
+    ascii_id = unicodedata.normalize("NFKD", post_id).encode("ascii", "ignore").decode()
+    slug = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]", "-", ascii_id.lower())).strip("-")
+    return (
+        slug[:SLUG_LIMIT].rstrip("-") or "post-" + hashlib.sha256(post_id.encode()).hexdigest()[:12]
+    )
+
+
+@attrs.frozen(kw_only=True)
+class GhostChannel(Channel):
+    """One Ghost site through a custom integration's Admin API key."""
+
+    name = "ghost"
+    capabilities = CAPABILITIES
+
+    url: str = attrs.field(converter=_admin_url, validator=_check_url)
+    admin_api_key: str = secret(validator=_check_key)
+    status: str = attrs.field(default="published", validator=attrs.validators.in_(STATUSES))
+    content_format: str = attrs.field(default="lexical", validator=attrs.validators.in_(FORMATS))
+    api_version: str = attrs.field(
+        default="v5.0", validator=attrs.validators.matches_re(r"v\d+\.\d+")
+    )
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        register_secret(self.admin_api_key.split(":", 1)[1])  # the half that signs, on its own
+
+    @property
+    def failure_domain(self) -> str:
+        return f"ghost:{urlsplit(self.url).hostname}"
+
+    # -- rendering -------------------------------------------------------
+
+    def prepare(self, post: Post) -> Prepared:
+        """Title (from the first line when there is none), slug and the featured image."""
+        prepared = super().prepare(post)
+        post = prepared.post
+        changes = list(prepared.changes)
+        title = post.title
+        if not title:
+            first = next((ln.strip() for ln in prepared.text.splitlines() if ln.strip()), "")
+            title = first[:80].rstrip() + ("…" if len(first) > 80 else "")
+            changes.append(Change(kind="title_from_text", detail=f"title {title!r}"))
+        if len(title) > TITLE_LIMIT:
+            title = title[: TITLE_LIMIT - 1].rstrip() + "…"
+            changes.append(Change(kind="title_truncated", detail=f"to {TITLE_LIMIT} characters"))
+        if post.media:
+            changes.append(
+                Change(kind="feature_image", detail="the first image is the feature image")
+            )
+        payload = {"slug": ghost_slug(post.id), "title": title}
+        return attrs.evolve(prepared, changes=tuple(changes), payload=payload)
+
+    # -- requests ------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        now: float,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        files: Any = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        headers = {
+            "Authorization": f"Ghost {admin_token(self.admin_api_key, now)}",
+            "Accept-Version": self.api_version,
+            "Accept": "application/json",
+        }
+        return httpx.Request(
+            method,
+            f"{self.url}/ghost/api/admin{path}",
+            params=params,
+            json=json,
+            files=files,
+            data=data,
+            headers=headers,
+        )
+
+    def post_fields(
+        self, prepared: Prepared, feature: tuple[str, str | None] | None, images: list[Any]
+    ) -> dict[str, Any]:
+        """One element of ``{"posts": [...]}`` for create and update."""
+        fields: dict[str, Any] = {
+            "title": prepared.payload["title"],
+            "slug": prepared.payload["slug"],
+            "status": self.status,
+        }
+        if self.content_format == "lexical":
+            fields["lexical"] = document(prepared.text, images)
+        else:
+            fields["html"] = _html(prepared.text, images)
+        if prepared.post.tags:
+            fields["tags"] = [{"name": tag} for tag in prepared.post.tags]
+        fields["feature_image"] = feature[0] if feature else None
+        fields["feature_image_alt"] = (feature[1] or None) if feature else None
+        return fields
+
+    def upload_request(self, media: Media, now: float) -> httpx.Request:
+        """``POST /images/upload/``: multipart ``file`` with ``purpose=image``."""
+        extension = media.mime_type.split("/")[1].split("+")[0].replace("jpeg", "jpg")
+        filename = media.filename or f"image.{extension}"
+        files = {"file": (filename, media.read(), media.mime_type)}
+        return self._request(
+            "POST", "/images/upload/", now, files=files, data={"purpose": "image", "ref": filename}
+        )
+
+    # -- delivery --------------------------------------------------------
+
+    def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
+        """Find the post by slug, upload images, then create it or edit it in place."""
+        slug = prepared.payload["slug"]
+        existing = yield from self._find_flow(slug, ctx.now())
+        uploaded: list[tuple[str, str | None]] = []
+        for item in prepared.post.media:
+            response = yield self.upload_request(item, ctx.now())
+            assert response is not None
+            images = json_object(response).get("images") or [{}]
+            url = images[0].get("url") if isinstance(images[0], dict) else None
+            if not url:
+                raise Permanent("Ghost answered an upload without an image URL")
+            uploaded.append((str(url), item.alt))
+        feature = uploaded[0] if uploaded else None
+        fields = self.post_fields(prepared, feature, uploaded[1:])
+        params = {"source": "html"} if self.content_format == "html" else None
+        if existing is None:
+            response = yield self._request(
+                "POST", "/posts/", ctx.now(), params=params, json={"posts": [fields]}
+            )
+            action = "created"
+        else:
+            fields["updated_at"] = existing["updated_at"]
+            response = yield self._request(
+                "PUT",
+                f"/posts/{existing['id']}/",
+                ctx.now(),
+                params=params,
+                json={"posts": [fields]},
+            )
+            action = "updated"
+        assert response is not None
+        posts = json_object(response).get("posts") or []
+        saved = posts[0] if posts and isinstance(posts[0], dict) else {}
+        if not saved.get("id"):
+            raise Permanent("Ghost answered a post without an id", status=response.status_code)
+        return Receipt(
+            platform_id=str(saved["id"]),
+            url=saved.get("url"),
+            extra={"action": action, "status": saved.get("status"), "slug": saved.get("slug")},
+        )
+
+    def _find_flow(self, slug: str, now: float) -> Flow[dict[str, Any] | None]:
+        try:
+            response = yield self._request(
+                "GET", f"/posts/slug/{slug}/", now, params={"fields": "id,slug,updated_at"}
+            )
+        except DeliveryError as error:
+            if error.status == 404:
+                return None
+            raise
+        assert response is not None
+        posts = json_object(response).get("posts") or []
+        return dict(posts[0]) if posts and isinstance(posts[0], dict) else None
+
+    def check_flow(self, ctx: Context) -> Flow[str]:
+        """The key is accepted (a one-post read) and the site's Ghost version."""
+        response = yield self._request("GET", "/site/", ctx.now())
+        assert response is not None
+        site = json_object(response).get("site") or {}
+        response = yield self._request("GET", "/posts/", ctx.now(), params={"limit": "1"})
+        assert response is not None
+        return (
+            f"Ghost {site.get('version', '?')} at {urlsplit(self.url).hostname} "
+            f"({site.get('title', 'untitled')}): Admin API key accepted"
+        )
+
+    # -- errors ------------------------------------------------------------
+
+    def classify(
+        self, response: httpx.Response, *, now: float | None = None
+    ) -> DeliveryError | None:
+        """Ghost's ``errors[0]`` by status; a token Ghost cannot use is always an auth failure."""
+        return ghost_error(response, now=now)
+
+
+def _html(body: str, images: list[tuple[str, str | None]]) -> str:
+    """For ``content_format = "html"``: Ghost converts it to Lexical on its side (lossy)."""
+    cards = [
+        f'<figure class="kg-card kg-image-card"><img src="{html.escape(url)}" '
+        f'alt="{html.escape(alt or "")}"></figure>'
+        for url, alt in images
+    ]
+    return "\n".join([paragraphs(body), *cards]) if body.strip() else "\n".join(cards)
