@@ -43,8 +43,9 @@ def wordpress_error(response: httpx.Response, *, now: float | None = None) -> De
     """The classified error for a WordPress response, or None when it succeeded."""
     if response.status_code < 400:
         return None
-    body = _unwrap(_body(response))
-    status = _status(body) or response.status_code
+    outer = _body(response)
+    body = _unwrap(outer)
+    status = (_status(body) or response.status_code) if body is not outer else response.status_code
     code = body.get("code") if isinstance(body.get("code"), str) else None
     message = body.get("message") if isinstance(body.get("message"), str) else None
     text = None
