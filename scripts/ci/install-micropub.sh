@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install django-indieweb (a real Micropub endpoint, PyPI) into a cached virtualenv for the
 # unipost-micropub integration tests. Idempotent: a no-op when the venv has the pinned version.
-# Usage: scripts/ci/install-micropub.sh [DIR]   (default $UNIPOST_MICROPUB_DIR, else <repo>/.cache/micropub)
+# Usage: scripts/ci/install-micropub.sh [DIR]
+#   DIR defaults to $UNIPOST_MICROPUB_DIR, else ${XDG_CACHE_HOME:-~/.cache}/unipost/micropub: outside
+#   the clone, so a fresh clone (CI) on the same machine reuses it (0.1 s instead of about a minute).
 set -euo pipefail
-REPO="$(cd "$(dirname "$0")/../.." && pwd)"
-DIR="${1:-${UNIPOST_MICROPUB_DIR:-$REPO/.cache/micropub}}"
+DIR="${1:-${UNIPOST_MICROPUB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/unipost/micropub}}"
 VERSION="0.6.2"
 STAMP="django-indieweb-$VERSION"
 PY="${PYTHON:-python3}"

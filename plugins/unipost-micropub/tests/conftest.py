@@ -23,7 +23,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 INSTALLER = REPO / "scripts" / "ci" / "install-micropub.sh"
-CACHE = Path(os.environ.get("UNIPOST_MICROPUB_DIR", REPO / ".cache" / "micropub"))
+_XDG = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+CACHE = Path(os.environ.get("UNIPOST_MICROPUB_DIR") or _XDG / "unipost" / "micropub")
 STARTUP_LIMIT = 60.0
 
 SETTINGS = """
