@@ -190,3 +190,13 @@ def test_a_malformed_key_is_refused_without_echoing_it() -> None:
         channel(admin_api_key="not-a-key-secretvalue")
     assert "admin_api_key" in str(caught.value)
     assert "secretvalue" not in str(caught.value)
+
+
+def test_a_feature_image_given_by_url_is_not_uploaded(httpx_mock: HTTPXMock) -> None:
+    not_found(httpx_mock, "remote")
+    httpx_mock.add_response(method="POST", url=f"{ADMIN}/posts/", status_code=201, json=saved())
+    media = Media.from_url("https://cdn.bakery.example/rye.jpg", mime_type="image/jpeg", alt="Rye")
+    deliver(channel(), Post(id="remote", title="T", media=[media]))
+    fields = body(httpx_mock.get_requests(method="POST")[0])["posts"][0]
+    assert fields["feature_image"] == "https://cdn.bakery.example/rye.jpg"
+    assert fields["feature_image_alt"] == "Rye"

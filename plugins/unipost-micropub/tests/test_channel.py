@@ -169,3 +169,13 @@ def test_the_token_never_goes_in_the_body(httpx_mock: HTTPXMock) -> None:
     deliver(channel(), Post(text="x"))
     request: httpx.Request = httpx_mock.get_requests()[0]
     assert TOKEN.encode() not in request.content
+
+
+def test_media_given_by_url_is_referenced_not_uploaded(httpx_mock: HTTPXMock) -> None:
+    created(httpx_mock)
+    media = Media.from_url("https://cdn.bakery.example/rye.jpg", mime_type="image/jpeg", alt="Rye")
+    deliver(channel(), Post(text="x", media=[media]))
+    entry = json.loads(httpx_mock.get_requests()[0].content)  # no q=config, no upload
+    assert entry["properties"]["photo"] == [
+        {"value": "https://cdn.bakery.example/rye.jpg", "alt": "Rye"}
+    ]

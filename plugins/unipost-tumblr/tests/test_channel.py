@@ -177,3 +177,13 @@ def test_the_daily_post_limit_waits_until_tomorrow(httpx_mock: HTTPXMock) -> Non
 def test_a_bad_blog_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="blog"):
         channel(blog="not a blog")
+
+
+def test_media_given_by_url_is_referenced_in_json(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(method="POST", url=POSTS, status_code=201, json=DATA["created"])
+    media = Media.from_url("https://cdn.bakery.example/rye.jpg", mime_type="image/jpeg")
+    deliver(channel(), Post(text="x", media=[media]))
+    request = httpx_mock.get_requests()[0]
+    assert request.headers["Content-Type"] == "application/json"
+    block = json.loads(request.content)["content"][-1]
+    assert block["media"] == [{"type": "image/jpeg", "url": "https://cdn.bakery.example/rye.jpg"}]

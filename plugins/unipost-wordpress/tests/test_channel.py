@@ -13,7 +13,7 @@ from pytest_httpx import HTTPXMock
 from unipost_wordpress import WordPressChannel
 
 from unipost import Media, Post
-from unipost.errors import AuthFailed, ConfigurationError, Forbidden, Permanent
+from unipost.errors import AuthFailed, ConfigurationError, ContentRejected, Forbidden, Permanent
 from unipost.testing import ChannelContract, deliver, png
 
 SITE = "https://blog.example"
@@ -182,3 +182,9 @@ def test_plain_http_to_another_host_is_refused() -> None:
     ch = channel(site="http://blog.example")
     with pytest.raises(ConfigurationError, match="https"):
         deliver(ch, Post(id="x", title="T", text="x"))
+
+
+def test_media_given_only_by_url_is_refused_before_sending() -> None:
+    media = Media.from_url("https://cdn.bakery.example/rye.jpg", mime_type="image/jpeg")
+    with pytest.raises(ContentRejected, match=r"Media\.from_path"):
+        channel().prepare(Post(id="x", title="T", media=[media]))

@@ -194,6 +194,9 @@ class GhostChannel(Channel):
         existing = yield from self._find_flow(slug, ctx.now())
         uploaded: list[tuple[str, str | None]] = []
         for item in prepared.post.media:
+            if item.data is None and item.path is None:  # Media.from_url: Ghost links it as is
+                uploaded.append((str(item.url), item.alt))
+                continue
             response = yield self.upload_request(item, ctx.now())
             assert response is not None
             images = json_object(response).get("images") or [{}]

@@ -140,10 +140,11 @@ class MicropubChannel(Channel):
 
     def multipart_create_request(self, prepared: Prepared) -> httpx.Request:
         """§3.3.1 with files: the entry as form fields, each file a ``photo``/``video`` part."""
+        remote = [(m, str(m.url)) for m in prepared.post.media if _remote(m)]
         data: dict[str, list[str]] = {"h": ["entry"]}
-        for name, values in self.properties(prepared, []).items():
+        for name, values in self.properties(prepared, remote, alt=False).items():
             data[f"{name}[]" if len(values) > 1 else name] = [str(v) for v in values]
-        media = prepared.post.media
+        media = [m for m in prepared.post.media if not _remote(m)]
         files = []
         for kind in ("photo", "video"):
             items = [m for m in media if (m.is_image if kind == "photo" else m.is_video)]
@@ -160,19 +161,25 @@ class MicropubChannel(Channel):
     # -- delivery --------------------------------------------------------
 
     def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
-        """Upload files to the media endpoint (if any), create the entry, read ``Location``."""
-        if prepared.post.media:
-            endpoint = yield from self._media_endpoint_flow()
-            if endpoint is None:
-                response = yield self.multipart_create_request(prepared)
-                assert response is not None
-                return self._receipt(response)
-            files = []
-            for item in prepared.post.media:
+        """Upload files to the media endpoint (if any), create the entry, read ``Location``.
+
+        Media given by URL (``Media.from_url``) is referenced as it is: Micropub's
+        ``photo`` takes a URL, so nothing is uploaded for it.
+        """
+        files: list[tuple[Media, str]] = []
+        local = [m for m in prepared.post.media if not _remote(m)]
+        endpoint = (yield from self._media_endpoint_flow()) if local else None
+        if local and endpoint is None:
+            response = yield self.multipart_create_request(prepared)
+            assert response is not None
+            return self._receipt(response)
+        for item in prepared.post.media:
+            if _remote(item):
+                files.append((item, str(item.url)))
+            else:
+                assert endpoint is not None
                 url = yield from self._upload_flow(endpoint, item)
                 files.append((item, url))
-        else:
-            files = []
         try:
             response = yield self.create_request(self.properties(prepared, files))
         except Permanent as error:
@@ -242,3 +249,8 @@ class MicropubChannel(Channel):
     ) -> DeliveryError | None:
         """``error`` (JSON or plain text) by status; ``insufficient_scope`` is an auth failure."""
         return micropub_error(response, now=now)
+
+
+def _remote(media: Media) -> bool:
+    """Given by URL only: there are no bytes to upload."""
+    return media.data is None and media.path is None

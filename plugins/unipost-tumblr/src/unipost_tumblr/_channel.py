@@ -33,7 +33,7 @@ from unipost.errors import AuthFailed, DeliveryError, Permanent
 from unipost.models import Post
 from unipost.redact import register_secret
 from unipost_tumblr._errors import tumblr_error
-from unipost_tumblr._npf import blocks, media_identifier
+from unipost_tumblr._npf import blocks, is_remote, media_identifier
 
 __all__ = ["TumblrChannel"]
 
@@ -153,12 +153,14 @@ class TumblrChannel(Channel):
         url = f"{API}/blog/{self.blog_identifier}/posts"
         body = self.body(prepared)
         media = prepared.post.media
-        if not media:
+        if all(is_remote(item) for item in media):
             return httpx.Request("POST", url, headers=self._headers(token), json=body)
         files: list[tuple[str, tuple[str | None, bytes, str]]] = [
             ("json", (None, json.dumps(body).encode(), "application/json"))
         ]
         for index, item in enumerate(media):
+            if is_remote(item):
+                continue
             name = item.filename or f"image-{index}.{item.mime_type.split('/')[1]}"
             files.append((media_identifier(index), (name, item.read(), item.mime_type)))
         return httpx.Request("POST", url, headers=self._headers(token), files=files)

@@ -14,7 +14,7 @@ from typing import Any
 from unipost import text as textmod
 from unipost.models import Media
 
-__all__ = ["TEXT_BLOCK_LIMIT", "blocks", "image_block", "media_identifier"]
+__all__ = ["TEXT_BLOCK_LIMIT", "blocks", "image_block", "is_remote", "media_identifier"]
 
 TEXT_BLOCK_LIMIT = 4096  # code points per text block
 
@@ -47,13 +47,22 @@ def text_block(text: str, subtype: str | None = None) -> dict[str, Any]:
     return block
 
 
+def is_remote(media: Media) -> bool:
+    """Given by URL only (``Media.from_url``): referenced, not uploaded."""
+    return media.data is None and media.path is None
+
+
 def media_identifier(index: int) -> str:
     """The multipart part name that carries file ``index``."""
     return f"unipost-media-{index}"
 
 
 def image_block(media: Media, index: int) -> dict[str, Any]:
-    item: dict[str, Any] = {"type": media.mime_type, "identifier": media_identifier(index)}
+    item: dict[str, Any] = {"type": media.mime_type}
+    if is_remote(media):
+        item["url"] = media.url  # NPF media objects may point at a public URL
+    else:
+        item["identifier"] = media_identifier(index)
     if media.width and media.height:
         item["width"], item["height"] = media.width, media.height
     block: dict[str, Any] = {"type": "image", "media": [item]}

@@ -102,9 +102,11 @@ class WordPressChannel(Channel):
         if derived:
             changes.append(Change(kind="title_from_text", detail=f"title {title!r}"))
         for index, item in enumerate(post.media):
-            if item.url is None and item.path is None and item.data is None:
+            if item.path is None and item.data is None:
                 raise ContentRejected(
-                    f"{self.id}.media[{index}]", "no file content", "use Media.from_path()"
+                    f"{self.id}.media[{index}]",
+                    "WordPress takes uploaded files and this one is only a URL",
+                    "give the file itself (Media.from_path or Media.from_bytes)",
                 )
         if post.media:
             changes.append(
