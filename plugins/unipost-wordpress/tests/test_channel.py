@@ -188,3 +188,9 @@ def test_media_given_only_by_url_is_refused_before_sending() -> None:
     media = Media.from_url("https://cdn.bakery.example/rye.jpg", mime_type="image/jpeg")
     with pytest.raises(ContentRejected, match=r"Media\.from_path"):
         channel().prepare(Post(id="x", title="T", media=[media]))
+
+
+def test_an_html_page_instead_of_the_api_names_the_setting(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(method="GET", html="<!doctype html><title>Bakery</title>")
+    with pytest.raises(Permanent, match="pretty_permalinks = false"):
+        deliver(channel(), Post(id="x", title="T", text="x"))

@@ -220,25 +220,30 @@ class WordPressChannel(Channel):
     def _find_flow(self, slug: str) -> Flow[dict[str, Any] | None]:
         response = yield self.find_request(slug)
         assert response is not None
+        found = self._list(response, "/wp/v2/posts")
+        return dict(found[0]) if found else None
+
+    def _list(self, response: httpx.Response, route: str) -> list[Any]:
+        """A collection answer; anything else means the URL is not this site's REST API."""
         try:
             found = response.json()
         except ValueError:
             found = None
         if not isinstance(found, list):
             raise Permanent(
-                f"{self.api_url('/wp/v2/posts')} did not answer with a list of posts: is this "
-                f"a WordPress REST API?",
+                f"{self.api_url(route)} did not answer with a list: is this a WordPress REST "
+                f"API? (sites on plain permalinks need pretty_permalinks = false)",
                 status=response.status_code,
             )
-        return dict(found[0]) if found else None
+        return found
 
     def _media_flow(self, media: Media, slug: str) -> Flow[tuple[int, str, str | None]]:
         """The attachment with this slug, uploading it when it is not there yet."""
         params = {"slug": slug, "context": "edit", "_fields": "id,source_url,alt_text,slug"}
         response = yield self._request("GET", "/wp/v2/media", params=params)
         assert response is not None
-        found = response.json()
-        if isinstance(found, list) and found:
+        found = self._list(response, "/wp/v2/media")
+        if found:
             item = found[0]
             return int(item["id"]), str(item["source_url"]), media.alt
         response = yield self.media_request(media, slug)
