@@ -77,7 +77,11 @@ from django.urls import include, path
 urlpatterns = [path("indieweb/", include("indieweb.urls"))]
 """
 
-MAKE_TOKENS = """
+SETUP = """
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
 from django.contrib.auth import get_user_model
 from indieweb.models import Token
 u = get_user_model().objects.create_user("alice", password="alice-pass-123")
@@ -135,9 +139,8 @@ def micropub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MicropubServe
     env = os.environ | {"DJANGO_SETTINGS_MODULE": "settings", "PYTHONPATH": str(site)}
     admin = [str(python), "-m", "django"]
     started = time.monotonic()
-    subprocess.run([*admin, "migrate", "-v", "0"], env=env, check=True, timeout=120)
-    made = subprocess.run(
-        [*admin, "shell", "-c", MAKE_TOKENS],
+    made = subprocess.run(  # migrate and make the tokens in one interpreter
+        [str(python), "-c", SETUP],
         env=env,
         check=True,
         capture_output=True,

@@ -103,7 +103,11 @@ def _wait(
         time.sleep(0.2)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], *, throwaway: bool = False) -> None:
+    """Stop by PID; a throwaway database is killed outright (no point flushing InnoDB)."""
+    if process.poll() is None and throwaway:
+        process.kill()
+        process.wait()
     if process.poll() is None:
         process.terminate()
         try:
@@ -259,6 +263,6 @@ require_once ABSPATH . 'wp-settings.php';
         _wait("php -S", deadline, web_up, php, php_log)
         yield WordPressServer(base, password, reader_password, time.monotonic() - started)
     finally:
-        for process in reversed(processes):
-            _stop(process)
+        for index, process in reversed(list(enumerate(processes))):
+            _stop(process, throwaway=index == 0)  # processes[0] is mariadbd
         shutil.rmtree(work, ignore_errors=True)
