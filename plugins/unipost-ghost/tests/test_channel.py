@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,8 +14,16 @@ from pytest_httpx import HTTPXMock
 from unipost_ghost import GhostChannel
 
 from unipost import Media, Post
-from unipost.errors import AuthFailed, ConfigurationError, Permanent, RateLimited, Transient
-from unipost.testing import ChannelContract, deliver, png
+from unipost.channel import Absent, Found
+from unipost.errors import (
+    AuthFailed,
+    ConfigurationError,
+    ContentRejected,
+    Permanent,
+    RateLimited,
+    Transient,
+)
+from unipost.testing import ChannelContract, deliver, lookup, png
 
 SITE = "https://blog.example"
 ADMIN = f"{SITE}/ghost/api/admin"
@@ -43,7 +52,7 @@ def saved(post_id: str = "6650f1", slug: str = "contract-1", **extra: Any) -> di
 def not_found(httpx_mock: HTTPXMock, slug: str) -> None:
     httpx_mock.add_response(
         method="GET",
-        url=f"{ADMIN}/posts/slug/{slug}/?fields=id%2Cslug%2Cupdated_at",
+        url=f"{ADMIN}/posts/slug/{slug}/?fields=id%2Cslug%2Cupdated_at%2Curl%2Cstatus",
         status_code=404,
         json=ERRORS["not_found"],
     )
@@ -132,7 +141,7 @@ def test_post_is_lexical_with_links_tags_and_feature_image(httpx_mock: HTTPXMock
 def test_revision_two_edits_the_post_with_its_updated_at(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         method="GET",
-        url=f"{ADMIN}/posts/slug/offer/?fields=id%2Cslug%2Cupdated_at",
+        url=f"{ADMIN}/posts/slug/offer/?fields=id%2Cslug%2Cupdated_at%2Curl%2Cstatus",
         json=saved(slug="offer"),
     )
     httpx_mock.add_response(method="PUT", url=f"{ADMIN}/posts/6650f1/", json=saved(slug="offer"))
@@ -140,17 +149,6 @@ def test_revision_two_edits_the_post_with_its_updated_at(httpx_mock: HTTPXMock) 
     assert receipt.extra["action"] == "updated"
     fields = body(httpx_mock.get_requests(method="PUT")[0])["posts"][0]
     assert fields["updated_at"] == "2026-12-03T10:00:00.000Z"
-
-
-def test_html_source_is_sent_as_html(httpx_mock: HTTPXMock) -> None:
-    not_found(httpx_mock, "html-post")
-    httpx_mock.add_response(
-        method="POST", url=f"{ADMIN}/posts/?source=html", status_code=201, json=saved()
-    )
-    deliver(channel(content_format="html"), Post(id="html-post", title="T", text="a & b"))
-    fields = body(httpx_mock.get_requests(method="POST")[0])["posts"][0]
-    assert fields["html"] == "<p>a &amp; b</p>"
-    assert "lexical" not in fields
 
 
 def test_a_post_without_title_takes_its_first_line() -> None:
@@ -200,3 +198,32 @@ def test_a_feature_image_given_by_url_is_not_uploaded(httpx_mock: HTTPXMock) -> 
     fields = body(httpx_mock.get_requests(method="POST")[0])["posts"][0]
     assert fields["feature_image"] == "https://cdn.bakery.example/rye.jpg"
     assert fields["feature_image_alt"] == "Rye"
+
+
+@pytest.mark.parametrize(
+    ("updated_at", "expected"),
+    [("2026-12-03T10:00:05.000Z", Found), ("2026-12-03T09:59:00.000Z", Absent)],
+)
+def test_lookup_accepts_only_a_save_since_the_first_attempt(
+    httpx_mock: HTTPXMock, updated_at: str, expected: type[Any]
+) -> None:
+    httpx_mock.add_response(
+        method="GET",
+        url=f"{ADMIN}/posts/slug/offer/?fields=id%2Cslug%2Cupdated_at%2Curl%2Cstatus",
+        json=saved(slug="offer", updated_at=updated_at),
+    )
+    first = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC).timestamp()
+    result = lookup(channel(), Post(id="offer", title="O"), first_attempt_at=first)
+    assert isinstance(result, expected)
+    if isinstance(result, Found):
+        assert result.receipt.url == f"{SITE}/offer/"
+
+
+def test_lookup_of_a_missing_slug_is_absent(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(method="GET", status_code=404, json=ERRORS["not_found"])
+    assert isinstance(lookup(channel(), Post(id="gone", title="G"), first_attempt_at=0.0), Absent)
+
+
+def test_a_post_with_only_an_image_needs_a_title() -> None:
+    with pytest.raises(ContentRejected, match="title"):
+        channel().prepare(Post(id="x", media=[Media.from_bytes(png())]))

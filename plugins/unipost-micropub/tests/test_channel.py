@@ -12,7 +12,7 @@ from pytest_httpx import HTTPXMock
 from unipost_micropub import MicropubChannel
 
 from unipost import Media, Post
-from unipost.errors import AuthFailed, Forbidden, Permanent
+from unipost.errors import Ambiguous, AuthFailed, Forbidden, Permanent
 from unipost.testing import ChannelContract, deliver, png
 
 ENDPOINT = "https://blog.example/micropub"
@@ -73,7 +73,7 @@ def test_202_accepted_with_a_relative_location(httpx_mock: HTTPXMock) -> None:
 
 def test_no_location_is_not_a_success(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(method="POST", url=ENDPOINT, status_code=200)
-    with pytest.raises(Permanent, match="Location"):
+    with pytest.raises(Ambiguous, match="Location"):
         deliver(channel(), Post(text="x"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -13,6 +14,7 @@ from pytest_httpx import HTTPXMock
 from unipost_reddit import RedditChannel
 
 from unipost import Media, Post
+from unipost.channel import Absent, Found, Unknown
 from unipost.errors import (
     AuthFailed,
     ContentRejected,
@@ -20,7 +22,7 @@ from unipost.errors import (
     Permanent,
     RateLimited,
 )
-from unipost.testing import ChannelContract, deliver, png
+from unipost.testing import ChannelContract, deliver, lookup, png
 
 TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
 SUBMIT_URL = "https://oauth.reddit.com/api/submit"
@@ -199,11 +201,10 @@ def test_remaining_requests_are_kept_on_the_receipt(httpx_mock: HTTPXMock) -> No
     assert deliver(channel(), Post(title="x", text="y")).extra["ratelimit_remaining"] == "598.0"
 
 
-def test_media_is_left_out_with_a_change() -> None:
+def test_media_is_refused_with_the_fix() -> None:
     media = Media.from_bytes(png(), filename="a.png")
-    prepared = channel().prepare(Post(title="T", text="t", media=[media]))
-    assert not prepared.post.media
-    assert any(c.kind == "media_dropped" for c in prepared.changes)
+    with pytest.raises(ContentRejected, match="variant"):
+        channel().prepare(Post(title="T", text="t", media=[media]))
 
 
 def test_titles_are_cut_to_300_characters() -> None:
@@ -220,3 +221,67 @@ def test_a_link_post_needs_a_link() -> None:
 def test_a_bad_subreddit_name_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="subreddit"):
         channel(subreddit="not a subreddit!")
+
+
+def submitted(*items: dict[str, Any], after: str | None = None) -> dict[str, Any]:
+    """A ``/user/{name}/submitted`` listing (reddit.com/dev/api#GET_user_{username}_submitted)."""
+    return {
+        "kind": "Listing",
+        "data": {"after": after, "children": [{"kind": "t3", "data": item} for item in items]},
+    }
+
+
+def item(title: str, created: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": f"t3_{int(created)}",
+        "id": str(int(created)),
+        "subreddit": "smallbusiness",
+        "title": title,
+        "is_self": True,
+        "created_utc": created,
+        "permalink": f"/r/smallbusiness/comments/{int(created)}/x/",
+    } | extra
+
+
+FIRST_ATTEMPT = 1_796_300_000.0
+LISTING = re.compile(r"https://oauth\.reddit\.com/user/bakery_owner/submitted\?.*")
+
+
+def test_lookup_finds_the_submission_made_after_the_first_attempt(httpx_mock: HTTPXMock) -> None:
+    token_ok(httpx_mock)
+    httpx_mock.add_response(
+        url=LISTING,
+        json=submitted(
+            item("Other post", FIRST_ATTEMPT + 30),
+            item("Open today", FIRST_ATTEMPT + 5),
+            item("Open today", FIRST_ATTEMPT - 600),
+        ),
+    )
+    result = lookup(channel(), Post(title="Open today", text="x"), first_attempt_at=FIRST_ATTEMPT)
+    assert isinstance(result, Found)
+    assert result.receipt.platform_id == f"t3_{int(FIRST_ATTEMPT + 5)}"
+    request = httpx_mock.get_requests(url=LISTING)[0]
+    assert request.url.params["sort"] == "new"
+
+
+def test_lookup_ignores_an_older_post_with_the_same_title(httpx_mock: HTTPXMock) -> None:
+    token_ok(httpx_mock)
+    httpx_mock.add_response(url=LISTING, json=submitted(item("Open today", FIRST_ATTEMPT - 1)))
+    result = lookup(channel(), Post(title="Open today", text="x"), first_attempt_at=FIRST_ATTEMPT)
+    assert isinstance(result, Absent)
+
+
+def test_lookup_pages_back_and_gives_up_as_unknown(httpx_mock: HTTPXMock) -> None:
+    token_ok(httpx_mock)
+    for page in range(3):
+        httpx_mock.add_response(
+            url=LISTING,
+            json=submitted(item(f"Busy {page}", FIRST_ATTEMPT + 100 - page), after=f"t3_p{page}"),
+        )
+    result = lookup(channel(), Post(title="Open today", text="x"), first_attempt_at=FIRST_ATTEMPT)
+    assert isinstance(result, Unknown)
+    assert [r.url.params.get("after") for r in httpx_mock.get_requests(url=LISTING)] == [
+        None,
+        "t3_p0",
+        "t3_p1",
+    ]

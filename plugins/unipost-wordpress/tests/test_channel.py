@@ -179,9 +179,8 @@ def test_slugs_come_from_the_post_id(post_id: str, slug: str | None) -> None:
 
 
 def test_plain_http_to_another_host_is_refused() -> None:
-    ch = channel(site="http://blog.example")
     with pytest.raises(ConfigurationError, match="https"):
-        deliver(ch, Post(id="x", title="T", text="x"))
+        channel(site="http://blog.example")
 
 
 def test_media_given_only_by_url_is_refused_before_sending() -> None:
@@ -194,3 +193,8 @@ def test_an_html_page_instead_of_the_api_names_the_setting(httpx_mock: HTTPXMock
     httpx_mock.add_response(method="GET", html="<!doctype html><title>Bakery</title>")
     with pytest.raises(Permanent, match="pretty_permalinks = false"):
         deliver(channel(), Post(id="x", title="T", text="x"))
+
+
+def test_an_image_only_post_has_an_empty_title() -> None:
+    prepared = channel().prepare(Post(id="x", media=[Media.from_bytes(png())]))
+    assert prepared.payload["title"] == ""

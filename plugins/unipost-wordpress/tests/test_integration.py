@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from unipost_wordpress import WordPressChannel
 
 from unipost import Media, Post
+from unipost.channel import Absent, Found
 from unipost.dispatcher import Dispatcher
 from unipost.errors import AuthFailed, Forbidden
 from unipost.outbox import MemoryStore
-from unipost.testing import VirtualClock, check, deliver, png
+from unipost.testing import VirtualClock, check, deliver, lookup, png
 
 from .conftest import WordPressServer
 
@@ -137,3 +140,19 @@ def test_check_names_the_user_and_capabilities(wordpress: WordPressServer) -> No
 
 def test_startup_is_bounded(wordpress: WordPressServer) -> None:
     assert wordpress.startup < 60
+
+
+def test_lookup_finds_only_what_this_attempt_wrote(wordpress: WordPressServer) -> None:
+    ch = channel(wordpress)
+    post = Post(id="lookup-me", title="Lookup", text="x")
+    started = time.time() - 2  # the record's first attempt, a moment before the write
+    receipt = deliver(ch, post)
+    found = lookup(ch, post, first_attempt_at=started)
+    assert isinstance(found, Found)
+    assert found.receipt.platform_id == receipt.platform_id
+    assert found.receipt.url == receipt.url
+    # A write that happened before the first attempt is not this record's.
+    assert isinstance(lookup(ch, post, first_attempt_at=time.time() + 3600), Absent)
+    assert isinstance(
+        lookup(ch, Post(id="never-sent", title="N"), first_attempt_at=started), Absent
+    )

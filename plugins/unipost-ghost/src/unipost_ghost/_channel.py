@@ -9,8 +9,9 @@ is found instead of posted twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-import html
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -20,21 +21,28 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from unipost.channel import (
+from unipost.plugin import (
+    Absent,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
+    Found,
+    Idempotency,
+    LookupResult,
+    Media,
+    Post,
     Prepared,
     Receipt,
+    Unknown,
+    json_object,
+    register_secret,
+    require,
     secret,
 )
-from unipost.channels._html import paragraphs
-from unipost.classify import json_object
-from unipost.errors import DeliveryError, Permanent
-from unipost.models import Media, Post
-from unipost.redact import register_secret
 from unipost_ghost._errors import ghost_error
 from unipost_ghost._lexical import document
 from unipost_ghost._token import admin_token, check_admin_key
@@ -42,7 +50,6 @@ from unipost_ghost._token import admin_token, check_admin_key
 __all__ = ["GhostChannel"]
 
 STATUSES = ("published", "draft")
-FORMATS = ("lexical", "html")
 IMAGE_TYPES = frozenset(
     {"image/jpeg", "image/png", "image/gif", "image/webp", "image/svg+xml", "image/x-icon"}
 )
@@ -56,6 +63,7 @@ CAPABILITIES = Capabilities(
     max_media_bytes=None,  # the server's own upload limit (Ghost(Pro): 20 MB images)
     title=True,
     hashtags=False,  # tags become Ghost tags
+    idempotency=Idempotency.LOOKUP,  # the slug finds the post (see lookup_flow)
 )
 
 
@@ -95,7 +103,6 @@ class GhostChannel(Channel):
     url: str = attrs.field(converter=_admin_url, validator=_check_url)
     admin_api_key: str = secret(validator=_check_key)
     status: str = attrs.field(default="published", validator=attrs.validators.in_(STATUSES))
-    content_format: str = attrs.field(default="lexical", validator=attrs.validators.in_(FORMATS))
     api_version: str = attrs.field(
         default="v5.0", validator=attrs.validators.matches_re(r"v\d+\.\d+")
     )
@@ -120,6 +127,12 @@ class GhostChannel(Channel):
             first = next((ln.strip() for ln in prepared.text.splitlines() if ln.strip()), "")
             title = first[:80].rstrip() + ("…" if len(first) > 80 else "")
             changes.append(Change(kind="title_from_text", detail=f"title {title!r}"))
+        if not title:
+            raise ContentRejected(
+                f"{self.id}.title",
+                "Ghost refuses a post without a title",
+                f"give title= or text=, or a variant for {self.id!r}",
+            )
         if len(title) > TITLE_LIMIT:
             title = title[: TITLE_LIMIT - 1].rstrip() + "…"
             changes.append(Change(kind="title_truncated", detail=f"to {TITLE_LIMIT} characters"))
@@ -167,10 +180,7 @@ class GhostChannel(Channel):
             "slug": prepared.payload["slug"],
             "status": self.status,
         }
-        if self.content_format == "lexical":
-            fields["lexical"] = document(prepared.text, images)
-        else:
-            fields["html"] = _html(prepared.text, images)
+        fields["lexical"] = document(prepared.text, images)
         if prepared.post.tags:
             fields["tags"] = [{"name": tag} for tag in prepared.post.tags]
         fields["feature_image"] = feature[0] if feature else None
@@ -198,61 +208,71 @@ class GhostChannel(Channel):
                 uploaded.append((str(item.url), item.alt))
                 continue
             response = yield self.upload_request(item, ctx.now())
-            assert response is not None
             images = json_object(response).get("images") or [{}]
-            url = images[0].get("url") if isinstance(images[0], dict) else None
-            if not url:
-                raise Permanent("Ghost answered an upload without an image URL")
-            uploaded.append((str(url), item.alt))
+            image = images[0] if isinstance(images[0], dict) else {}
+            uploaded.append((str(require(image, "url", what="Ghost image upload")), item.alt))
         feature = uploaded[0] if uploaded else None
         fields = self.post_fields(prepared, feature, uploaded[1:])
-        params = {"source": "html"} if self.content_format == "html" else None
         if existing is None:
-            response = yield self._request(
-                "POST", "/posts/", ctx.now(), params=params, json={"posts": [fields]}
-            )
+            response = yield self._request("POST", "/posts/", ctx.now(), json={"posts": [fields]})
             action = "created"
         else:
             fields["updated_at"] = existing["updated_at"]
             response = yield self._request(
-                "PUT",
-                f"/posts/{existing['id']}/",
-                ctx.now(),
-                params=params,
-                json={"posts": [fields]},
+                "PUT", f"/posts/{existing['id']}/", ctx.now(), json={"posts": [fields]}
             )
             action = "updated"
-        assert response is not None
         posts = json_object(response).get("posts") or []
         saved = posts[0] if posts and isinstance(posts[0], dict) else {}
-        if not saved.get("id"):
-            raise Permanent("Ghost answered a post without an id", status=response.status_code)
+        require(saved, "id", what="Ghost post")
         return Receipt(
             platform_id=str(saved["id"]),
             url=saved.get("url"),
             extra={"action": action, "status": saved.get("status"), "slug": saved.get("slug")},
         )
 
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
+        """Whether this revision reached Ghost: the post exists and was saved since our try.
+
+        The slug read is exact, so no post is ``Absent``; one last saved before the
+        record's first attempt is too (this revision's write did not land).
+        """
+        found = yield from self._find_flow(prepared.payload["slug"], ctx.now())
+        if found is None:
+            return Absent()
+        try:
+            updated = dt.datetime.fromisoformat(str(found.get("updated_at"))).timestamp()
+        except ValueError:
+            return Unknown("Ghost answered the post without a readable updated_at")
+        if updated < math.floor(ctx.first_attempt_at):
+            return Absent()
+        receipt = Receipt(
+            platform_id=str(found["id"]),
+            url=found.get("url"),
+            extra={"action": "found", "status": found.get("status"), "slug": found.get("slug")},
+        )
+        return Found(receipt)
+
     def _find_flow(self, slug: str, now: float) -> Flow[dict[str, Any] | None]:
         try:
             response = yield self._request(
-                "GET", f"/posts/slug/{slug}/", now, params={"fields": "id,slug,updated_at"}
+                "GET",
+                f"/posts/slug/{slug}/",
+                now,
+                params={"fields": "id,slug,updated_at,url,status"},
             )
         except DeliveryError as error:
             if error.status == 404:
                 return None
             raise
-        assert response is not None
         posts = json_object(response).get("posts") or []
         return dict(posts[0]) if posts and isinstance(posts[0], dict) else None
 
     def check_flow(self, ctx: Context) -> Flow[str]:
         """The key is accepted (a one-post read) and the site's Ghost version."""
         response = yield self._request("GET", "/site/", ctx.now())
-        assert response is not None
         site = json_object(response).get("site") or {}
         response = yield self._request("GET", "/posts/", ctx.now(), params={"limit": "1"})
-        assert response is not None
         return (
             f"Ghost {site.get('version', '?')} at {urlsplit(self.url).hostname} "
             f"({site.get('title', 'untitled')}): Admin API key accepted"
@@ -260,18 +280,6 @@ class GhostChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """Ghost's ``errors[0]`` by status; a token Ghost cannot use is always an auth failure."""
         return ghost_error(response, now=now)
-
-
-def _html(body: str, images: list[tuple[str, str | None]]) -> str:
-    """For ``content_format = "html"``: Ghost converts it to Lexical on its side (lossy)."""
-    cards = [
-        f'<figure class="kg-card kg-image-card"><img src="{html.escape(url)}" '
-        f'alt="{html.escape(alt or "")}"></figure>'
-        for url, alt in images
-    ]
-    return "\n".join([paragraphs(body), *cards]) if body.strip() else "\n".join(cards)

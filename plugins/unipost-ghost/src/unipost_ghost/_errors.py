@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import httpx
 
-from unipost.classify import error_for_status
-from unipost.errors import AuthFailed, DeliveryError, Transient
+from unipost.plugin import (
+    AuthFailed,
+    DeliveryError,
+    Transient,
+    error_for_status,
+)
 
 __all__ = ["ghost_error"]
 
@@ -22,7 +26,7 @@ _HINT = (
 )
 
 
-def ghost_error(response: httpx.Response, *, now: float | None = None) -> DeliveryError | None:
+def ghost_error(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The classified error for a Ghost Admin API response, or None on success."""
     if response.status_code < 400:
         return None

@@ -11,7 +11,9 @@ import json
 import re
 from typing import Any
 
-from unipost import text as textmod
+from unipost.plugin import (
+    find_urls,
+)
 
 __all__ = ["document"]
 
@@ -42,7 +44,7 @@ def _element(kind: str, children: list[dict[str, Any]], **extra: Any) -> dict[st
 def _inline(line: str) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
     position = 0
-    for start, end in textmod.find_urls(line):
+    for start, end in find_urls(line):
         if start > position:
             nodes.append(_text(line[position:start]))
         url = line[start:end]

@@ -16,20 +16,23 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from unipost.channel import (
+from unipost.plugin import (
     WEB_MEDIA_TYPES,
+    Ambiguous,
     Capabilities,
     Change,
     Channel,
     Context,
+    DeliveryError,
     Flow,
+    Media,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    json_object,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import DeliveryError, Permanent
-from unipost.models import Media, Post
 from unipost_micropub._errors import micropub_error
 
 __all__ = ["MicropubChannel"]
@@ -171,7 +174,6 @@ class MicropubChannel(Channel):
         endpoint = (yield from self._media_endpoint_flow()) if local else None
         if local and endpoint is None:
             response = yield self.multipart_create_request(prepared)
-            assert response is not None
             return self._receipt(response)
         for item in prepared.post.media:
             if _remote(item):
@@ -188,16 +190,15 @@ class MicropubChannel(Channel):
             # Some endpoints (django-indieweb 0.6) take only URL strings in photo: a 400
             # was not applied, so the entry is sent again without the alt text.
             response = yield self.create_request(self.properties(prepared, files, alt=False))
-            assert response is not None
             receipt = self._receipt(response)
             return attrs.evolve(receipt, extra={**receipt.extra, "alt_text_dropped": True})
-        assert response is not None
         return self._receipt(response)
 
     def _receipt(self, response: httpx.Response) -> Receipt:
         location = response.headers.get("location")
-        if response.status_code not in (201, 202) or not location:
-            raise Permanent(
+        if not location:
+            # The entry may exist, but nothing says where: hold it, never resend blindly.
+            raise Ambiguous(
                 f"the Micropub endpoint answered {response.status_code} without a Location "
                 f"header; it did not say where the entry is (W3C Micropub §3.3)",
                 status=response.status_code,
@@ -215,7 +216,6 @@ class MicropubChannel(Channel):
         cache = self._discovered
         if not cache.fetched:
             response = yield self.config_request()
-            assert response is not None
             found = json_object(response).get("media-endpoint")
             cache.media_endpoint = found if isinstance(found, str) and found else None
             cache.fetched = True
@@ -223,7 +223,6 @@ class MicropubChannel(Channel):
 
     def _upload_flow(self, endpoint: str, media: Media) -> Flow[str]:
         response = yield self.media_request(endpoint, media)
-        assert response is not None
         location = response.headers.get("location")
         if not location:
             raise Permanent(
@@ -235,7 +234,6 @@ class MicropubChannel(Channel):
     def check_flow(self, ctx: Context) -> Flow[str]:
         """The endpoint accepts the token; what it says about media and syndication."""
         response = yield self.config_request()
-        assert response is not None
         config = json_object(response)
         media = config.get("media-endpoint") or "none"
         targets = [t.get("uid") for t in config.get("syndicate-to") or [] if isinstance(t, dict)]
@@ -244,9 +242,7 @@ class MicropubChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """``error`` (JSON or plain text) by status; ``insufficient_scope`` is an auth failure."""
         return micropub_error(response, now=now)
 

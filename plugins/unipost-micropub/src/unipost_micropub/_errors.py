@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import httpx
 
-from unipost.classify import error_for_status
-from unipost.errors import AuthFailed, DeliveryError
+from unipost.plugin import (
+    AuthFailed,
+    DeliveryError,
+    error_for_status,
+)
 
 __all__ = ["micropub_error"]
 
@@ -24,7 +27,7 @@ HINTS = {
 }
 
 
-def micropub_error(response: httpx.Response, *, now: float | None = None) -> DeliveryError | None:
+def micropub_error(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The classified error for a Micropub or media endpoint response, or None on success."""
     if response.status_code < 400:
         return None

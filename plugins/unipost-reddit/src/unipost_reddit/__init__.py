@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import unipost
+from unipost.plugin import Register, hookimpl
 from unipost_reddit._channel import RedditChannel
-
-if TYPE_CHECKING:
-    from unipost.plugins import Register
 
 __all__ = ["RedditChannel", "unipost_register_channels"]
 
 
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(RedditChannel)

@@ -10,28 +10,38 @@ requires; generic agents are throttled hard.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
+    Absent,
+    AuthFailed,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
+    Found,
+    Idempotency,
     Limit,
+    LookupResult,
     Overflow,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
+    Unknown,
+    json_object,
+    require,
     secret,
+    truncate,
 )
-from unipost.classify import json_object
-from unipost.errors import AuthFailed, ContentRejected, DeliveryError, Permanent
-from unipost.models import Post
 from unipost_reddit._errors import reddit_error
 
 __all__ = ["RedditChannel"]
@@ -41,17 +51,19 @@ API = "https://oauth.reddit.com"
 TITLE_LIMIT = 300
 TEXT_LIMIT = 40_000
 KINDS = ("auto", "self", "link")
+LOOKUP_PAGES = 3  # 300 submissions: more than an account makes between two attempts
 _SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
 
 CAPABILITIES = Capabilities(
     text_limit=TEXT_LIMIT,
-    text_unit=textmod.TextUnit.CHARACTERS,
+    text_unit=TextUnit.CHARACTERS,
     overflow=Overflow.TRUNCATE,
     title=True,  # the title is its own field (300 characters)
     link_cards=True,  # a link post shows the link's preview
     # 100 queries per minute per OAuth client (Reddit Data API terms, 2023); the
     # X-Ratelimit-* headers say what is really left.
     limits=(Limit(rate=100, per=60.0),),
+    idempotency=Idempotency.LOOKUP,  # the account's submissions (see lookup_flow)
 )
 
 
@@ -117,29 +129,24 @@ class RedditChannel(Channel):
         return "link" if post.link and not post.text else "self"
 
     def prepare(self, post: Post) -> Prepared:
-        """Title (300 characters), then a Markdown self text or a link; media is left out."""
-        post = post.for_channel(self.id)
-        changes: list[Change] = []
-        if post.media:
-            changes.append(
-                Change(
-                    kind="media_dropped",
-                    detail=f"{len(post.media)} file(s) left out: Reddit documents no media upload",
-                )
-            )
-            post = attrs.evolve(post, media=())
+        """Title (300 characters), then a Markdown self text or a link.
+
+        Media is refused (the base check, ``max_media = 0``): Reddit documents no
+        media upload, and a post that silently lost its photo is not what was asked.
+        """
+        prepared = super().prepare(post)
+        post = prepared.post
+        changes = list(prepared.changes)
         kind = self.kind_for(post)
         if kind == "link" and not post.link:
             raise ContentRejected(
                 f"{self.id}.link", "a link post needs a link", 'give link= or set kind = "self"'
             )
         if kind == "link":
-            prepared = Prepared(channel=self.id, post=post, parts=("",))
+            changes = [c for c in changes if c.kind != "link_appended"]
             if post.text:
                 changes.append(Change(kind="text_dropped", detail="a link post carries no text"))
-        else:
-            prepared = super().prepare(attrs.evolve(post, variants={}))
-            changes = [*prepared.changes, *changes]
+            prepared = attrs.evolve(prepared, parts=("",))
         title = post.title
         if not title:
             source = post.text or post.link or ""
@@ -147,7 +154,7 @@ class RedditChannel(Channel):
             changes.append(Change(kind="title_from_text", detail="the first line is the title"))
         if not title:
             raise ContentRejected(f"{self.id}.title", "a Reddit post needs a title", "give title=")
-        short = textmod.truncate(title, TITLE_LIMIT, textmod.TextUnit.CHARACTERS)
+        short = truncate(title, TITLE_LIMIT, TextUnit.CHARACTERS)
         if short != title:
             changes.append(Change(kind="title_truncated", detail=f"to {TITLE_LIMIT} characters"))
         payload = {"kind": kind, "title": short}
@@ -195,10 +202,16 @@ class RedditChannel(Channel):
         return self._api("POST", "/api/submit", token, data=data)
 
     def _api(
-        self, method: str, path: str, token: str, *, data: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        data: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
     ) -> httpx.Request:
         headers = {"Authorization": f"bearer {token}", "User-Agent": self.agent}
-        return httpx.Request(method, f"{API}{path}", data=data, headers=headers)
+        return httpx.Request(method, f"{API}{path}", data=data, params=params, headers=headers)
 
     # -- delivery --------------------------------------------------------
 
@@ -212,24 +225,67 @@ class RedditChannel(Channel):
                 raise
             token = yield from self._token_flow(ctx, renew=True)  # a 401 was not applied
             response = yield self.submit_request(prepared, token)
-        assert response is not None
         data = (json_object(response).get("json") or {}).get("data") or {}
-        if not data.get("id"):
-            raise Permanent(
-                "Reddit answered the submission without a post id", status=response.status_code
-            )
+        require(data, "id", what="Reddit submission")
         return Receipt(
             platform_id=str(data.get("name") or f"t3_{data['id']}"),
             url=data.get("url"),
             extra={"ratelimit_remaining": response.headers.get("x-ratelimit-remaining")},
         )
 
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
+        """The account's newest submissions, back to the record's first attempt.
+
+        A submission counts only if it is in this subreddit, has this title
+        (and link, for a link post) and was created at or after the first
+        attempt. ``/user/{name}/submitted?sort=new`` is read page by page until
+        a post older than the first attempt shows up; past ``LOOKUP_PAGES``
+        pages the answer is ``Unknown``.
+        """
+        token = yield from self._token_flow(ctx, renew=False)
+        since = math.floor(ctx.first_attempt_at)
+        after: str | None = None
+        for _page in range(LOOKUP_PAGES):
+            params = {"sort": "new", "limit": "100", "raw_json": "1"}
+            if after:
+                params["after"] = after
+            path = f"/user/{self.username}/submitted"
+            response = yield self._api("GET", path, token, params=params)
+            listing = json_object(response).get("data") or {}
+            for child in listing.get("children") or []:
+                item = child.get("data") if isinstance(child, dict) else None
+                if not isinstance(item, dict):
+                    continue
+                if float(item.get("created_utc") or 0) < since:
+                    return Absent()  # sorted newest first: the rest is older still
+                if self._is_ours(item, prepared):
+                    permalink = str(item.get("permalink") or "")
+                    return Found(
+                        Receipt(
+                            platform_id=str(item.get("name") or f"t3_{item.get('id')}"),
+                            url=f"https://www.reddit.com{permalink}" if permalink else None,
+                            extra={"found_by": "lookup"},
+                        )
+                    )
+            after = listing.get("after")
+            if not after:
+                return Absent()  # the account's whole history was read
+        return Unknown(f"more than {LOOKUP_PAGES * 100} submissions since the first attempt")
+
+    def _is_ours(self, item: dict[str, Any], prepared: Prepared) -> bool:
+        if str(item.get("subreddit", "")).lower() != self.subreddit.lower():
+            return False
+        if item.get("title") != prepared.payload["title"]:
+            return False
+        if prepared.payload["kind"] == "link":
+            return item.get("url") == prepared.post.link
+        return bool(item.get("is_self"))
+
     def _token_flow(self, ctx: Context, *, renew: bool) -> Flow[str]:
         cache = self._token
         if cache.value and not renew and ctx.now() < cache.expires_at:
             return cache.value
         response = yield self.token_request()
-        assert response is not None
         body = json_object(response)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
@@ -242,15 +298,12 @@ class RedditChannel(Channel):
         """The account the script app signs in as, and what the rate-limit headers say."""
         token = yield from self._token_flow(ctx, renew=False)
         response = yield self._api("GET", "/api/v1/me", token)
-        assert response is not None
         me = json_object(response)
         left = response.headers.get("x-ratelimit-remaining", "?")
         return f"/u/{me.get('name')} posting to r/{self.subreddit}; {left} requests left"
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """Errors in 200 bodies too; 429 waits for Retry-After, else ``X-Ratelimit-Reset``."""
         return reddit_error(response, now=now)

@@ -14,14 +14,16 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after, request_id
-from unipost.errors import (
+from unipost.plugin import (
     AuthFailed,
     DeliveryError,
     DuplicateSignal,
     Forbidden,
     Permanent,
     RateLimited,
+    error_for_status,
+    parse_retry_after,
+    request_id,
 )
 
 __all__ = ["reddit_error", "reset_seconds"]
@@ -43,7 +45,7 @@ def reset_seconds(headers: httpx.Headers) -> float | None:
     return seconds if seconds is not None and seconds > 0 else None
 
 
-def reddit_error(response: httpx.Response, *, now: float | None = None) -> DeliveryError | None:
+def reddit_error(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The classified error for any Reddit response (a 200 included), or None."""
     rid = request_id(response)
     if response.status_code >= 400:

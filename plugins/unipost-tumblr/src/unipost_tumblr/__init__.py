@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import unipost
+from unipost.plugin import Register, hookimpl
 from unipost_tumblr._channel import TumblrChannel
-
-if TYPE_CHECKING:
-    from unipost.plugins import Register
 
 __all__ = ["TumblrChannel", "unipost_register_channels"]
 
 
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(TumblrChannel)

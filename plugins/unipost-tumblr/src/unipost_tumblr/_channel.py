@@ -17,21 +17,23 @@ from typing import Any
 import attrs
 import httpx
 
-from unipost.channel import (
+from unipost.plugin import (
+    AuthFailed,
     Capabilities,
     Change,
     Channel,
     Context,
+    DeliveryError,
     Flow,
     Limit,
+    Post,
     Prepared,
     Receipt,
+    json_object,
+    register_secret,
+    require,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import AuthFailed, DeliveryError, Permanent
-from unipost.models import Post
-from unipost.redact import register_secret
 from unipost_tumblr._errors import tumblr_error
 from unipost_tumblr._npf import blocks, is_remote, media_identifier
 
@@ -191,11 +193,8 @@ class TumblrChannel(Channel):
                 raise
             token = yield from self._refresh_flow(refresh)  # a 401 was not applied
             response = yield self.create_request(prepared, token)
-        assert response is not None
         created = json_object(response).get("response") or {}
-        post_id = created.get("id") if isinstance(created, dict) else None
-        if not post_id:
-            raise Permanent("Tumblr answered without a post id", status=response.status_code)
+        post_id = require(created if isinstance(created, dict) else {}, "id", what="Tumblr post")
         return Receipt(
             platform_id=str(post_id),
             url=self.post_url(str(post_id)),
@@ -204,7 +203,6 @@ class TumblrChannel(Channel):
 
     def _refresh_flow(self, refresh: str) -> Flow[str]:
         response = yield self.refresh_request(refresh)
-        assert response is not None
         body = json_object(response)
         access = body.get("access_token")
         if not isinstance(access, str) or not access:
@@ -220,7 +218,6 @@ class TumblrChannel(Channel):
         """The user the token belongs to, and whether it may post to this blog."""
         token = self._tokens.access or self.access_token
         response = yield httpx.Request("GET", f"{API}/user/info", headers=self._headers(token))
-        assert response is not None
         user = (json_object(response).get("response") or {}).get("user") or {}
         names = {b.get("name") for b in user.get("blogs") or [] if isinstance(b, dict)}
         hosts = {f"{n}.tumblr.com" for n in names if n}
@@ -230,8 +227,6 @@ class TumblrChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """By status, refined by subcode: the daily limits are quota until tomorrow."""
         return tumblr_error(response, now=now)

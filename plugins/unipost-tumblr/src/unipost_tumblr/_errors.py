@@ -9,12 +9,15 @@ permission problem; an upload error (500.8006) is transient.
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import httpx
 
-from unipost.classify import error_for_status, request_id
-from unipost.errors import DeliveryError, QuotaExhausted
+from unipost.plugin import (
+    DeliveryError,
+    QuotaExhausted,
+    error_for_status,
+    request_id,
+)
 
 __all__ = ["DAILY_LIMITS", "tumblr_error"]
 
@@ -34,7 +37,7 @@ def _until_tomorrow(now: float) -> float:
     return max(60.0, (tomorrow - moment).total_seconds())
 
 
-def tumblr_error(response: httpx.Response, *, now: float | None = None) -> DeliveryError | None:
+def tumblr_error(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The classified error for a Tumblr API response, or None on success."""
     if response.status_code < 400:
         return None
@@ -45,13 +48,12 @@ def tumblr_error(response: httpx.Response, *, now: float | None = None) -> Deliv
         if code in _HINTS:
             message += f" — {_HINTS[code]}"
     if code in DAILY_LIMITS:
-        clock = time.time() if now is None else now
         return QuotaExhausted(
             message or f"daily {DAILY_LIMITS[code]} limit reached",
             status=response.status_code,
             platform_code=code,
             request_id=request_id(response),
-            retry_after=_until_tomorrow(clock),
+            retry_after=_until_tomorrow(now),
         )
     error = error_for_status(response, message=message, now=now)
     if error is not None and code is not None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from unipost import text as textmod
-from unipost.models import Media
+from unipost.plugin import (
+    Media,
+    find_urls,
+)
 
 __all__ = ["TEXT_BLOCK_LIMIT", "blocks", "image_block", "is_remote", "media_identifier"]
 
@@ -38,7 +40,7 @@ def text_block(text: str, subtype: str | None = None) -> dict[str, Any]:
     if subtype:
         block["subtype"] = subtype
     links = []
-    for start, end in textmod.find_urls(text):
+    for start, end in find_urls(text):
         url = text[start:end]
         href = url if url.lower().startswith(("http://", "https://")) else "https://" + url
         links.append({"start": start, "end": end, "type": "link", "url": href})

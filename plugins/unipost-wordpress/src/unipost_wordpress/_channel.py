@@ -11,6 +11,8 @@ edit or a retry reuses the upload; the first image is the featured image.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,19 +20,28 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from unipost.channel import (
+from unipost.plugin import (
+    Absent,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
+    Found,
+    Idempotency,
+    LookupResult,
+    Media,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    Unknown,
+    json_object,
+    require,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import ContentRejected, DeliveryError, Permanent
-from unipost.models import Media, Post
 from unipost_wordpress._content import content_html, media_slug, slug_for, title_for
 from unipost_wordpress._errors import wordpress_error
 
@@ -48,6 +59,7 @@ CAPABILITIES = Capabilities(
     link_cards=False,
     title=True,
     hashtags=False,  # tags become WordPress tags, not text
+    idempotency=Idempotency.LOOKUP,  # the slug finds the post (see lookup_flow)
 )
 
 
@@ -95,11 +107,7 @@ class WordPressChannel(Channel):
         post = prepared.post
         changes = list(prepared.changes)
         title, derived = title_for(post.title, prepared.text)
-        if not title:
-            raise ContentRejected(
-                f"{self.id}.title", "a WordPress post needs a title", "give title= or text="
-            )
-        if derived:
+        if derived and title:
             changes.append(Change(kind="title_from_text", detail=f"title {title!r}"))
         for index, item in enumerate(post.media):
             if item.path is None and item.data is None:
@@ -202,7 +210,6 @@ class WordPressChannel(Channel):
         else:
             response = yield self._request("POST", f"/wp/v2/posts/{existing['id']}", json=body)
             action = "updated"
-        assert response is not None
         saved = _post(response, self.failure_domain)
         if saved.get("slug") != slug:
             raise Permanent(
@@ -217,9 +224,30 @@ class WordPressChannel(Channel):
             extra={"action": action, "status": saved.get("status"), "featured_media": featured},
         )
 
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
+        """Whether this revision reached WordPress: the post exists and changed since our try.
+
+        The slug lookup is exact (no paging), so a post that is not there is
+        ``Absent``; one last modified before the record's first attempt is too
+        (this revision's write did not land). ``modified_gmt`` has whole seconds.
+        """
+        found = yield from self._find_flow(prepared.payload["slug"])
+        if found is None:
+            return Absent()
+        modified = _gmt(found.get("modified_gmt"))
+        if modified is None:
+            return Unknown("WordPress answered the post without modified_gmt")
+        if modified < math.floor(ctx.first_attempt_at):
+            return Absent()
+        receipt = Receipt(
+            platform_id=str(found["id"]),
+            url=found.get("link"),
+            extra={"action": "found", "status": found.get("status")},
+        )
+        return Found(receipt)
+
     def _find_flow(self, slug: str) -> Flow[dict[str, Any] | None]:
         response = yield self.find_request(slug)
-        assert response is not None
         found = self._list(response, "/wp/v2/posts")
         return dict(found[0]) if found else None
 
@@ -241,20 +269,15 @@ class WordPressChannel(Channel):
         """The attachment with this slug, uploading it when it is not there yet."""
         params = {"slug": slug, "context": "edit", "_fields": "id,source_url,alt_text,slug"}
         response = yield self._request("GET", "/wp/v2/media", params=params)
-        assert response is not None
         found = self._list(response, "/wp/v2/media")
         if found:
             item = found[0]
             return int(item["id"]), str(item["source_url"]), media.alt
         response = yield self.media_request(media, slug)
-        assert response is not None
         item = json_object(response)
-        if "id" not in item or "source_url" not in item:
-            raise Permanent(
-                "the media endpoint answered without id and source_url",
-                status=response.status_code,
-            )
-        return int(item["id"]), str(item["source_url"]), media.alt
+        media_id = require(item, "id", what="WordPress media upload")
+        source = require(item, "source_url", what="WordPress media upload")
+        return int(media_id), str(source), media.alt
 
     def _tags_flow(self, names: tuple[str, ...]) -> Flow[list[int]]:
         """Tag ids by name: create each tag, or take the id WordPress names in ``term_exists``."""
@@ -268,14 +291,12 @@ class WordPressChannel(Channel):
                     raise
                 ids.append(int(term))
                 continue
-            assert response is not None
             ids.append(int(json_object(response)["id"]))
         return ids
 
     def check_flow(self, ctx: Context) -> Flow[str]:
         """Who the application password belongs to, and whether they may publish and upload."""
         response = yield self._request("GET", "/wp/v2/users/me", params={"context": "edit"})
-        assert response is not None
         me = json_object(response)
         caps = me.get("capabilities") or {}
         missing = [c for c in ("publish_posts", "upload_files") if not caps.get(c)]
@@ -286,9 +307,7 @@ class WordPressChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """WordPress's ``code`` and ``message`` by status, with a fix for the known codes."""
         return wordpress_error(response, now=now)
 
@@ -296,8 +315,18 @@ class WordPressChannel(Channel):
 _FIELDS = "id,slug,status,link,modified_gmt,featured_media"
 
 
+def _gmt(value: Any) -> float | None:
+    """``2026-12-03T14:34:39`` (UTC, WordPress's ``*_gmt`` fields) as epoch seconds."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=dt.UTC).timestamp()
+
+
 def _post(response: httpx.Response, domain: str) -> dict[str, Any]:
     saved = dict(json_object(response))
-    if "id" not in saved:
-        raise Permanent(f"{domain} answered a post without an id", status=response.status_code)
+    require(saved, "id", what=f"{domain} post")
     return saved

@@ -12,8 +12,11 @@ import html
 import re
 import unicodedata
 
-from unipost import text as textmod
-from unipost.channels._html import paragraphs
+from unipost.plugin import (
+    TextUnit,
+    find_urls,
+    truncate,
+)
 
 __all__ = ["SLUG_LIMIT", "TITLE_FROM_TEXT", "content_html", "media_slug", "slug_for", "title_for"]
 
@@ -44,7 +47,29 @@ def title_for(title: str | None, body: str) -> tuple[str, bool]:
     if title:
         return title, False
     first = next((line.strip() for line in body.splitlines() if line.strip()), "")
-    return textmod.truncate(first, TITLE_FROM_TEXT, textmod.TextUnit.GRAPHEMES), True
+    return truncate(first, TITLE_FROM_TEXT, TextUnit.GRAPHEMES), True
+
+
+def _linked(line: str) -> str:
+    """One line, escaped, with its URLs as links."""
+    out = []
+    position = 0
+    for start, end in find_urls(line):
+        url = line[start:end]
+        href = url if url.lower().startswith(("http://", "https://")) else "https://" + url
+        out.append(html.escape(line[position:start]))
+        out.append(f'<a href="{html.escape(href)}">{html.escape(url)}</a>')
+        position = end
+    out.append(html.escape(line[position:]))
+    return "".join(out)
+
+
+def paragraphs(body: str) -> str:
+    """Blocks separated by a blank line as ``<p>``, line breaks as ``<br />``."""
+    blocks = [block.strip() for block in re.split(r"\n\s*\n", body) if block.strip()]
+    return "\n".join(
+        "<p>" + "<br />".join(_linked(ln) for ln in b.split("\n")) + "</p>" for b in blocks
+    )
 
 
 def content_html(body: str, images: list[tuple[str, str | None]]) -> str:

@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status
-from unipost.errors import DeliveryError
+from unipost.plugin import (
+    DeliveryError,
+    error_for_status,
+)
 
 __all__ = ["HINTS", "wordpress_error"]
 
@@ -39,7 +41,7 @@ HINTS = {
 }
 
 
-def wordpress_error(response: httpx.Response, *, now: float | None = None) -> DeliveryError | None:
+def wordpress_error(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The classified error for a WordPress response, or None when it succeeded."""
     if response.status_code < 400:
         return None
