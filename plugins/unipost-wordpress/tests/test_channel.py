@@ -53,7 +53,9 @@ def echo_slug(request: httpx.Request) -> httpx.Response:
 
 def test_create_with_featured_image_and_tags(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(method="GET", url=re.compile(r".*/posts\?slug=offer-1&.*"), json=[])
-    httpx_mock.add_response(method="GET", url=re.compile(r".*/media\?slug=offer-1-.*"), json=[])
+    httpx_mock.add_response(
+        method="GET", url=re.compile(r".*/media\?slug=offer-1-[0-9a-f]{16}&.*"), json=[]
+    )
     httpx_mock.add_response(
         method="POST",
         url=f"{API}/media",

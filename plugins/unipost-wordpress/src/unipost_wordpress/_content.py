@@ -38,8 +38,12 @@ def slug_for(post_id: str) -> str:
 
 
 def media_slug(post_slug: str, digest: str) -> str:
-    """One attachment per (post, file content): a retried or edited post reuses its upload."""
-    return f"{post_slug[: SLUG_LIMIT - 17]}-{digest[:16]}"
+    """One attachment per (post, file content): a retried or edited post reuses its upload.
+
+    ``digest`` is ``Media.digest()`` (``sha256:<hex>``); only hex goes into the slug.
+    """
+    hexdigest = digest.rpartition(":")[2]
+    return f"{post_slug[: SLUG_LIMIT - 17]}-{hexdigest[:16]}"
 
 
 def title_for(title: str | None, body: str) -> tuple[str, bool]:
