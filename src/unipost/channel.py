@@ -87,6 +87,7 @@ class Overflow(enum.Enum):
 
     TRUNCATE = "truncate"  # shorten at a word boundary, keep the link
     SPLIT = "split"  # a thread of numbered parts
+    MESSAGES = "messages"  # several plain messages one after another, not a thread (Discord)
     REJECT = "reject"  # refuse: the text must be shortened by the author
 
 
@@ -395,14 +396,15 @@ class Channel(abc.ABC):
                 f"{length} {unit_name}, the limit is {caps.text_limit}",
                 f"shorten the text or give a variant for {self.id!r}",
             )
-        if caps.overflow is Overflow.SPLIT:
+        if caps.overflow in (Overflow.SPLIT, Overflow.MESSAGES):
             limit = min(self._limit_in_main_unit(limits))
             parts = textmod.split(full, limit, caps.text_unit, url_length=caps.url_length)
             while not all(fits(p) for p in parts) and limit > 20:
                 limit -= max(1, limit // 20)
                 parts = textmod.split(full, limit, caps.text_unit, url_length=caps.url_length)
+            into = "messages" if caps.overflow is Overflow.MESSAGES else "parts"
             changes.append(
-                Change(kind="split", detail=f"{length} {unit_name} split into {len(parts)} parts")
+                Change(kind="split", detail=f"{length} {unit_name} split into {len(parts)} {into}")
             )
             return parts
         limit = caps.text_limit
