@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
@@ -133,3 +138,54 @@ def check_call(request: httpx.Request) -> dict[str, Any]:
         if entry["media"].startswith("attach://"):  # other parts are attach:// targets
             assert entry["media"].removeprefix("attach://") in files, f"no part for {entry}"
     return params
+
+
+# -- telegram-test-api: a third-party fake of the Bot API (text methods only) -----------
+
+REPO = Path(__file__).resolve().parents[3]
+INSTALLER = REPO / "scripts" / "ci" / "install-telegram-test-api.sh"
+FAKE_DIR = Path(
+    os.environ.get("UNIPOST_TELEGRAM_TEST_API_DIR", REPO / ".cache" / "telegram-test-api")
+)
+SERVER_JS = """
+const TelegramServer = require('telegram-test-api');
+const port = parseInt(process.argv[2], 10);
+const server = new TelegramServer({ port, host: '127.0.0.1', storage: 'RAM', storeTimeout: 60 });
+server.start().then(() => console.log('listening'));
+process.on('SIGTERM', () => server.stop().then(() => process.exit(0)));
+"""
+
+
+@pytest.fixture(scope="session")
+def telegram_test_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """telegram-test-api on a free 127.0.0.1 port; yields its base URL."""
+    if not (FAKE_DIR / "node_modules" / "telegram-test-api").exists():
+        subprocess.run(["bash", str(INSTALLER), str(FAKE_DIR)], check=True, timeout=600)
+    work = tmp_path_factory.mktemp("telegram-test-api")
+    (work / "server.js").write_text(SERVER_JS)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "NODE_PATH": str(FAKE_DIR / "node_modules")}
+    with (work / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            ["node", str(work / "server.js"), str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while b"listening" not in (work / "server.log").read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"telegram-test-api did not start: {(work / 'server.log').read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
