@@ -20,15 +20,19 @@ import httpx
 
 from unipost import text as textmod
 from unipost.channel import (
+    Absent,
     Capabilities,
     Channel,
     Context,
     Flow,
+    Found,
     Idempotency,
     Limit,
+    LookupResult,
     Overflow,
     Prepared,
     Receipt,
+    Unknown,
     secret,
 )
 from unipost.classify import json_object
@@ -46,6 +50,8 @@ MEDIA_BYTES = 50 * 1024 * 1024  # Synapse's default max_upload_size
 #: Synapse answers a repeated transaction id from its cache for 30 minutes (and from its
 #: database, per device, for longer); the shorter figure is declared.
 TXN_WINDOW = 1800.0
+LOOKUP_PAGES = 20  # pages of 100 events read back before giving up with Unknown
+CLOCK_SKEW = 300.0  # seconds a homeserver's clock may differ from ours
 
 CAPABILITIES = Capabilities(
     text_limit=TEXT_BYTES,
@@ -54,7 +60,8 @@ CAPABILITIES = Capabilities(
     max_media=10,
     media_types=IMAGE_TYPES,
     max_media_bytes=MEDIA_BYTES,
-    idempotency=Idempotency.KEY,
+    # The txnId makes a retry safe for a while; after that, lookup finds the events by it.
+    idempotency=Idempotency.KEY | Idempotency.LOOKUP,
     idempotency_window=TXN_WINDOW,
     limits=(Limit(rate=10, per=1.0),),  # Synapse's default rc_message: 0.2/s burst 10
 )
@@ -195,6 +202,52 @@ class MatrixChannel(Channel):
         if len(event_ids) > 1:
             extra["events"] = event_ids
         return Receipt(platform_id=first, url=self.event_url(first), extra=extra)
+
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
+        """Find this delivery's events by their transaction ids, reading the room backwards.
+
+        The homeserver shows the sending device ``unsigned.transaction_id`` on its own
+        events. Reading stops once events are older than the first attempt (minus clock
+        skew): whatever was not found by then was never sent.
+        """
+        first_attempt = getattr(ctx, "first_attempt_at", None)
+        if first_attempt is None:
+            return Unknown("the time of the first attempt is not known")
+        count = (1 if prepared.text else 0) + len(prepared.post.media)
+        wanted = {f"unipost.{ctx.delivery_key}.{index}": index for index in range(count)}
+        found: dict[int, str] = {}
+        since_ms = (first_attempt - CLOCK_SKEW) * 1000
+        params = {"dir": "b", "limit": "100", "filter": '{"types":["m.room.message"]}'}
+        for _ in range(LOOKUP_PAGES):
+            response = yield httpx.Request(
+                "GET", f"{self.room_path()}/messages", params=params, headers=self._headers()
+            )
+            assert response is not None
+            page = json_object(response)
+            oldest = None
+            for item in page.get("chunk") or []:
+                txn = (item.get("unsigned") or {}).get("transaction_id")
+                if txn in wanted and isinstance(item.get("event_id"), str):
+                    found[wanted[txn]] = item["event_id"]
+                if isinstance(item.get("origin_server_ts"), int):
+                    oldest = item["origin_server_ts"]
+            if len(found) == count:
+                break
+            end = page.get("end")
+            if not end or (oldest is not None and oldest < since_ms):
+                break  # the start of the room, or older than the first attempt
+            params["from"] = str(end)
+        else:
+            return Unknown(f"read {LOOKUP_PAGES} pages back without reaching the first attempt")
+        if not found:
+            return Absent()
+        if len(found) < count:
+            return Unknown(f"{len(found)} of {count} events of this post are in the room")
+        events = [found[index] for index in range(count)]
+        extra: dict[str, Any] = {"room_id": self.room_id}
+        if count > 1:
+            extra["events"] = events
+        return Found(Receipt(platform_id=events[0], url=self.event_url(events[0]), extra=extra))
 
     def event_url(self, event_id: str) -> str:
         """A matrix.to link; ``via`` names the room's server when its id has one."""
