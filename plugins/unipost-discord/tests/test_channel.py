@@ -29,6 +29,8 @@ from .conftest import (
     message,
 )
 
+NOW = 1764770000.0  # the dispatcher's clock, as classify() is given it
+
 
 def channel(**settings: Any) -> DiscordChannel:
     return DiscordChannel(webhook_url=WEBHOOK_URL, **settings)
@@ -140,7 +142,7 @@ def test_an_empty_bucket_is_waited_out_between_messages(httpx_mock: Any) -> None
 
 def test_a_429_body_gives_the_wait_and_the_scope() -> None:
     request = httpx.Request("POST", EXECUTE)
-    limited = classify_response(httpx.Response(request=request, **error("rate_limited")))
+    limited = classify_response(httpx.Response(request=request, **error("rate_limited")), now=NOW)
     assert isinstance(limited, errors.RateLimited)
     assert limited.retry_after == pytest.approx(64.57)
     assert "scope user" in str(limited)

@@ -61,6 +61,10 @@ class Synapse:
     def get(self, path: str, token: str) -> httpx.Response:
         return httpx.get(self.base + path, headers={"Authorization": f"Bearer {token}"})
 
+    def login(self, user: str, password: str) -> str:
+        """A new access token (a new device) for ``user``."""
+        return _login(self.base, user, password).token
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -133,6 +137,10 @@ def _register(python: Path, base: str, secret: str, user: str, password: str) ->
         timeout=60,
         capture_output=True,
     )
+    return _login(base, user, password)
+
+
+def _login(base: str, user: str, password: str) -> Account:
     login = httpx.post(
         f"{base}/_matrix/client/v3/login",
         json={

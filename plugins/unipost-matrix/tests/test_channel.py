@@ -15,6 +15,8 @@ from unipost.testing import deliver, png
 
 from .conftest import error
 
+NOW = 1764770000.0  # the dispatcher's clock, as classify() is given it
+
 TOKEN = "syt_YWxpY2U_unit_token_0123456789"
 HS = "https://matrix.example.org"
 ROOM = "!bakery:example.org"
@@ -73,7 +75,7 @@ def test_images_are_uploaded_then_sent_as_m_image(httpx_mock: Any) -> None:
 
 def test_limit_exceeded_waits_retry_after_ms() -> None:
     request = httpx.Request("PUT", f"{HS}/x")
-    limited = classify_response(httpx.Response(request=request, **error("limit_exceeded")))
+    limited = classify_response(httpx.Response(request=request, **error("limit_exceeded")), now=NOW)
     assert isinstance(limited, errors.RateLimited)
     assert limited.retry_after == 2.0
 

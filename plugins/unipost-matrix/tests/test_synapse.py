@@ -9,7 +9,8 @@ import pytest
 from unipost_matrix import MatrixChannel, transaction_id
 
 from unipost import Media, Post, ReportStatus, errors
-from unipost.testing import check, deliver, png
+from unipost.plugin import Absent, Found
+from unipost.testing import check, deliver, lookup, png
 
 from .conftest import Synapse
 
@@ -133,3 +134,31 @@ def test_check_says_who_and_where(synapse: Synapse) -> None:
         f"{synapse.alice.user_id} on 127.0.0.1, a member of {synapse.room_id}"
     )
     assert "NOT a member" in check(channel(synapse, token=synapse.bob.token))
+
+
+def test_lookup_finds_a_delivery_by_its_transaction_ids(synapse: Synapse) -> None:
+    matrix = channel(synapse)
+    post = Post(text="Find me later", media=[Media.from_bytes(png(), filename="a.png")])
+    key = "up1-lookup0000000000000000000000001"
+    receipt = deliver(matrix, post, delivery_key=key)
+    found = lookup(matrix, post, delivery_key=key)
+    assert isinstance(found, Found)
+    assert found.receipt.platform_id == receipt.platform_id
+    assert found.receipt.extra["events"] == receipt.extra["events"]
+
+
+def test_lookup_of_a_delivery_never_sent_is_absent(synapse: Synapse) -> None:
+    # The room is young: reading back reaches its start, so absence is known for sure.
+    result = lookup(
+        channel(synapse), Post(text="never sent"), delivery_key="up1-neversent00000000000000000001"
+    )
+    assert isinstance(result, Absent)
+
+
+def test_another_device_cannot_see_the_transaction_ids(synapse: Synapse) -> None:
+    """Transaction ids are shown only to the device that sent: another token finds nothing."""
+    key = "up1-otherdevice000000000000000001"
+    deliver(channel(synapse), Post(text="device bound"), delivery_key=key)
+    login = synapse.login("alice", "alice-pass-123")
+    result = lookup(channel(synapse, token=login), Post(text="device bound"), delivery_key=key)
+    assert isinstance(result, Absent)

@@ -160,3 +160,14 @@ def test_real_relays_refuse_bad_signatures_and_oversized_notes(real_relays: list
     # nostr-relay's default max_event_size is 4,096 characters: its own words come back.
     with pytest.raises(errors.Permanent, match="invalid: 280 characters should be enough"):
         deliver(nostr, Post(text="word " * 1000))
+
+
+def test_every_attempt_signs_the_same_event(fake_relay: FakeRelay) -> None:
+    """created_at is the record's first attempt: a retry re-sends the same id, never a twin."""
+    nostr = channel(fake_relay.url)
+    post = Post(text="Retry me")
+    first = deliver(nostr, post, attempt=1, first_attempt_at=1764770000.0)
+    again = deliver(nostr, post, attempt=2, first_attempt_at=1764770000.0)
+    assert first.platform_id == again.platform_id
+    assert [e["id"] for e in fake_relay.received] == [first.platform_id] * 2
+    assert fake_relay.received[0]["created_at"] == 1764770000

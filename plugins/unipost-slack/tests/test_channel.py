@@ -24,6 +24,8 @@ from .conftest import (
     posted,
 )
 
+NOW = 1764770000.0  # the dispatcher's clock, as classify() is given it
+
 PERMALINK = re.compile(rf"^{re.escape(API)}/chat\.getPermalink\?.*$")
 
 
@@ -176,7 +178,7 @@ def test_the_slack_request_id_is_kept() -> None:
         headers={"x-slack-req-id": "abc123"},
         request=request,
     )
-    classified = classify_response(response)
+    classified = classify_response(response, now=NOW)
     assert isinstance(classified, errors.Permanent)
     assert classified.request_id == "abc123"
 

@@ -16,6 +16,8 @@ from unipost.testing import check, deliver, png
 
 from .conftest import API, ERRORS, TOKEN, call_params, check_call, error, message, ok
 
+NOW = 1764770000.0  # the dispatcher's clock, as classify() is given it
+
 CHANNEL = TelegramChannel(token=TOKEN, chat_id="@bakery_news")
 
 
@@ -127,8 +129,8 @@ def test_photos_telegram_refuses_are_rejected_before_sending() -> None:
 
 def test_retry_after_comes_from_parameters_and_from_old_descriptions() -> None:
     request = httpx.Request("POST", f"{API}/sendMessage")
-    new = classify_response(httpx.Response(request=request, **error("flood_wait")))
-    old = classify_response(httpx.Response(request=request, **error("flood_wait_old")))
+    new = classify_response(httpx.Response(request=request, **error("flood_wait")), now=NOW)
+    old = classify_response(httpx.Response(request=request, **error("flood_wait_old")), now=NOW)
     assert isinstance(new, errors.RateLimited)
     assert new.retry_after == 2282
     assert isinstance(old, errors.RateLimited)

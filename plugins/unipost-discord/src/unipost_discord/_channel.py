@@ -21,25 +21,29 @@ from typing import Any
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Capabilities,
     Change,
     Channel,
     Context,
+    DeliveryError,
     Flow,
     Idempotency,
     Limit,
+    Media,
     Overflow,
     Pause,
+    Post,
     Prepared,
+    RateLimited,
     Receipt,
+    TextUnit,
+    json_object,
+    register_secret,
+    require,
     secret,
+    truncate,
 )
-from unipost.classify import json_object
-from unipost.errors import DeliveryError, RateLimited, Transient
-from unipost.models import Media, Post
-from unipost.redact import register_secret
 from unipost_discord._errors import classify_response
 
 __all__ = ["DiscordChannel", "parse_webhook_url"]
@@ -62,7 +66,7 @@ _WEBHOOK = re.compile(
 CAPABILITIES = Capabilities(
     # The spec's ``content`` is ``maxLength: 2000``: JSON Schema counts code points.
     text_limit=CONTENT_LIMIT,
-    text_unit=textmod.TextUnit.CHARACTERS,
+    text_unit=TextUnit.CHARACTERS,
     overflow=Overflow.MESSAGES,
     max_media=MAX_FILES,
     media_types=MEDIA_TYPES,
@@ -154,7 +158,7 @@ class DiscordChannel(Channel):
         changes = list(prepared.changes)
         title = post.title
         if title and len(title) > TITLE_LIMIT:
-            title = textmod.truncate(title, TITLE_LIMIT, textmod.TextUnit.CHARACTERS)
+            title = truncate(title, TITLE_LIMIT, TextUnit.CHARACTERS)
             changes.append(
                 Change(kind="title_truncated", detail=f"embed title cut to {TITLE_LIMIT}")
             )
@@ -246,19 +250,18 @@ class DiscordChannel(Channel):
         info = yield from self._webhook_flow()
         parts = [part for part in prepared.parts if part] or [""]
         messages: list[Mapping[str, Any]] = []
+        wait = 0.0
         for index, part in enumerate(parts):
             first = index == 0
             files = list(zip(prepared.payload["files"], prepared.post.media, strict=True))
             request = self.execute_request(
                 self.message_body(part, prepared, first=first), files if first else None
             )
-            response = yield from self._execute(request, ctx, first=first)
+            response = yield from self._execute(request, ctx, first=first, wait=wait)
             message = json_object(response)
-            if not message.get("id"):
-                raise Transient("Discord answered a message without an id", may_have_applied=True)
+            require(message, "id", what="Discord's message")
             messages.append(message)
-            if index + 1 < len(parts):
-                yield from _respect_bucket(response)
+            wait = bucket_wait(response)
         first_message = messages[0]
         channel_id = str(first_message.get("channel_id") or info.channel_id or "")
         url = None
@@ -274,7 +277,6 @@ class DiscordChannel(Channel):
         info = self._info
         if not info.fetched:
             response = yield httpx.Request("GET", self.execute_url)
-            assert response is not None
             webhook = json_object(response)
             info.guild_id = str(webhook["guild_id"]) if webhook.get("guild_id") else None
             info.channel_id = str(webhook["channel_id"]) if webhook.get("channel_id") else None
@@ -282,27 +284,28 @@ class DiscordChannel(Channel):
         return info
 
     def _execute(
-        self, request: httpx.Request, ctx: Context, *, first: bool
+        self, request: httpx.Request, ctx: Context, *, first: bool, wait: float
     ) -> Flow[httpx.Response]:
-        """Send one message; a follow-up's 429 is waited out here, not by a retry of the post."""
+        """Send one message, after ``wait`` seconds for an empty bucket.
+
+        A follow-up message's 429 is waited out here, inside the attempt: a retry of
+        the whole post would repeat the messages already sent.
+        """
         waits = 0
+        step: httpx.Request | Pause = Pause(wait, then=request) if wait > 0 else request
         while True:
             try:
-                response = yield request
+                return (yield step)
             except RateLimited as limited:
-                wait = limited.retry_after
-                if first or wait is None or waits >= RATE_LIMIT_RETRIES or wait > ctx.remaining():
+                delay = limited.retry_after
+                if first or delay is None or waits >= RATE_LIMIT_RETRIES or delay > ctx.remaining():
                     raise
                 waits += 1
-                yield Pause(wait)
-                continue
-            assert response is not None
-            return response
+                step = Pause(delay, then=request)
 
     def check_flow(self, ctx: Context) -> Flow[str]:
         """The webhook's name and where it posts."""
         response = yield httpx.Request("GET", self.execute_url)
-        assert response is not None
         webhook = json_object(response)
         return (
             f"webhook {webhook.get('name')!r} posting to channel {webhook.get('channel_id')} "
@@ -311,22 +314,18 @@ class DiscordChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         return classify_response(response, now=now)
 
 
-def _respect_bucket(response: httpx.Response) -> Flow[None]:
-    """The bucket is empty (``X-RateLimit-Remaining: 0``): wait for its reset before the next."""
+def bucket_wait(response: httpx.Response) -> float:
+    """Seconds until the bucket refills when it is empty (``X-RateLimit-Remaining: 0``)."""
     if response.headers.get("x-ratelimit-remaining") != "0":
-        return
+        return 0.0
     try:
-        wait = float(response.headers.get("x-ratelimit-reset-after", ""))
+        return max(0.0, float(response.headers.get("x-ratelimit-reset-after", "")))
     except ValueError:
-        return
-    if wait > 0:
-        yield Pause(wait)
+        return 0.0
 
 
 def _file_name(index: int, item: Media) -> str:

@@ -15,21 +15,20 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after, request_id
-from unipost.errors import AuthFailed, DeliveryError, RateLimited
+from unipost.plugin import (
+    AuthFailed,
+    DeliveryError,
+    RateLimited,
+    error_for_status,
+    json_body,
+    parse_retry_after,
+    request_id,
+)
 
-__all__ = ["classify_response", "error_body", "is_cloudflare_ban"]
+__all__ = ["classify_response", "is_cloudflare_ban"]
 
 UNKNOWN_WEBHOOK = 10015
 INVALID_WEBHOOK_TOKEN = 50027
-
-
-def error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def is_cloudflare_ban(response: httpx.Response) -> bool:
@@ -49,7 +48,7 @@ def _float(value: Any) -> float | None:
     return number if number > 0 else None
 
 
-def _rate_limited(response: httpx.Response, body: dict[str, Any], now: float | None) -> RateLimited:
+def _rate_limited(response: httpx.Response, body: dict[str, Any], now: float) -> RateLimited:
     rid = request_id(response)
     if is_cloudflare_ban(response):
         return RateLimited(
@@ -77,13 +76,11 @@ def _rate_limited(response: httpx.Response, body: dict[str, Any], now: float | N
     )
 
 
-def classify_response(
-    response: httpx.Response, *, now: float | None = None
-) -> DeliveryError | None:
+def classify_response(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The error a webhook answer means, or None when it succeeded."""
     if response.status_code < 400:
         return None
-    body = error_body(response)
+    body = json_body(response)
     if response.status_code == 429:
         return _rate_limited(response, body, now)
     code = body.get("code")

@@ -18,26 +18,28 @@ from urllib.parse import quote, urlsplit
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
     Capabilities,
     Channel,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     Limit,
     LookupResult,
+    Media,
     Overflow,
     Prepared,
     Receipt,
+    TextUnit,
     Unknown,
+    find_urls,
+    json_object,
+    require,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import DeliveryError, Transient
-from unipost.models import Media
 from unipost_matrix._errors import classify_response
 
 __all__ = ["MatrixChannel", "transaction_id"]
@@ -55,7 +57,7 @@ CLOCK_SKEW = 300.0  # seconds a homeserver's clock may differ from ours
 
 CAPABILITIES = Capabilities(
     text_limit=TEXT_BYTES,
-    text_unit=textmod.TextUnit.UTF8_BYTES,
+    text_unit=TextUnit.UTF8_BYTES,
     overflow=Overflow.TRUNCATE,
     max_media=10,
     media_types=IMAGE_TYPES,
@@ -96,7 +98,7 @@ def formatted(text: str) -> str:
     """``org.matrix.custom.html`` of plain text: escaped, links linked, line breaks kept."""
     out: list[str] = []
     last = 0
-    for start, end in textmod.find_urls(text):
+    for start, end in find_urls(text):
         out.append(html.escape(text[last:start]))
         url = html.escape(text[start:end])
         out.append(f'<a href="{url}">{url}</a>')
@@ -182,21 +184,12 @@ class MatrixChannel(Channel):
             contents.append(self.text_content(prepared))
         for item in prepared.post.media:
             response = yield self.upload(item)
-            assert response is not None
-            uri = json_object(response).get("content_uri")
-            if not isinstance(uri, str) or not uri.startswith("mxc://"):
-                raise Transient("the media repository answered without a content_uri")
+            uri = str(require(json_object(response), "content_uri", what="the media upload"))
             contents.append(self.image_content(item, uri))
         event_ids: list[str] = []
         for index, content in enumerate(contents):
             response = yield self.send_event(content, transaction_id(ctx.delivery_key, index))
-            assert response is not None
-            event_id = json_object(response).get("event_id")
-            if not isinstance(event_id, str):
-                raise Transient(
-                    "the homeserver answered without an event_id", may_have_applied=True
-                )
-            event_ids.append(event_id)
+            event_ids.append(str(require(json_object(response), "event_id", what="the event")))
         first = event_ids[0]
         extra: dict[str, Any] = {"room_id": self.room_id}
         if len(event_ids) > 1:
@@ -210,19 +203,15 @@ class MatrixChannel(Channel):
         events. Reading stops once events are older than the first attempt (minus clock
         skew): whatever was not found by then was never sent.
         """
-        first_attempt = getattr(ctx, "first_attempt_at", None)
-        if first_attempt is None:
-            return Unknown("the time of the first attempt is not known")
         count = (1 if prepared.text else 0) + len(prepared.post.media)
         wanted = {f"unipost.{ctx.delivery_key}.{index}": index for index in range(count)}
         found: dict[int, str] = {}
-        since_ms = (first_attempt - CLOCK_SKEW) * 1000
+        since_ms = (ctx.first_attempt_at - CLOCK_SKEW) * 1000
         params = {"dir": "b", "limit": "100", "filter": '{"types":["m.room.message"]}'}
         for _ in range(LOOKUP_PAGES):
             response = yield httpx.Request(
                 "GET", f"{self.room_path()}/messages", params=params, headers=self._headers()
             )
-            assert response is not None
             page = json_object(response)
             oldest = None
             for item in page.get("chunk") or []:
@@ -261,19 +250,15 @@ class MatrixChannel(Channel):
         response = yield httpx.Request(
             "GET", f"{self.homeserver}{CLIENT}/account/whoami", headers=self._headers()
         )
-        assert response is not None
         user = json_object(response).get("user_id")
         response = yield httpx.Request(
             "GET", f"{self.homeserver}{CLIENT}/joined_rooms", headers=self._headers()
         )
-        assert response is not None
         rooms = json_object(response).get("joined_rooms") or []
         where = "a member of" if self.room_id in rooms else "NOT a member of (join it first)"
         return f"{user} on {self.failure_domain}, {where} {self.room_id}"
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         return classify_response(response, now=now)

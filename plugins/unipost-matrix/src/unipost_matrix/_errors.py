@@ -11,8 +11,16 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after, request_id
-from unipost.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
+from unipost.plugin import (
+    AuthFailed,
+    DeliveryError,
+    Forbidden,
+    RateLimited,
+    error_for_status,
+    json_body,
+    parse_retry_after,
+    request_id,
+)
 
 __all__ = ["classify_response", "matrix_error"]
 
@@ -21,16 +29,11 @@ FORBIDDEN = frozenset({"M_FORBIDDEN", "M_GUEST_ACCESS_FORBIDDEN", "M_USER_SUSPEN
 
 
 def matrix_error(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) and isinstance(body.get("errcode"), str) else {}
+    body = json_body(response)
+    return body if isinstance(body.get("errcode"), str) else {}
 
 
-def classify_response(
-    response: httpx.Response, *, now: float | None = None
-) -> DeliveryError | None:
+def classify_response(response: httpx.Response, *, now: float) -> DeliveryError | None:
     if response.status_code < 400:
         return None
     body = matrix_error(response)

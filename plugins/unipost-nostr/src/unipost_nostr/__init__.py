@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import unipost
+from unipost.plugin import hookimpl
 from unipost_nostr._channel import NostrChannel, parse_secret_key
 from unipost_nostr._event import event_id, serialize, sign_event
 from unipost_nostr._relay import Outcome, RelayResult, outcome_of, publish_to_relay
 
 if TYPE_CHECKING:
-    from unipost.plugins import Register
+    from unipost.plugin import Register
 
 __all__ = [
     "NostrChannel",
@@ -26,6 +26,6 @@ __all__ = [
 ]
 
 
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(NostrChannel)

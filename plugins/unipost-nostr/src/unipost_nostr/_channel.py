@@ -22,22 +22,26 @@ import attrs
 import coincurve
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
     Flow,
+    Forbidden,
     Idempotency,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
     RecipientResult,
+    TextUnit,
+    Transient,
+    json_body,
+    register_secret,
     secret,
 )
-from unipost.errors import ContentRejected, Forbidden, Permanent, Transient
-from unipost.models import Post
-from unipost.redact import register_secret
 from unipost_nostr import _bech32
 from unipost_nostr._event import sign_event
 from unipost_nostr._relay import Outcome, RelayResult, publish_to_relay
@@ -54,7 +58,7 @@ _RETRYABLE = {Outcome.TRANSIENT, Outcome.UNREACHABLE, Outcome.NO_ANSWER}
 
 CAPABILITIES = Capabilities(
     text_limit=CONTENT_LIMIT,
-    text_unit=textmod.TextUnit.CHARACTERS,
+    text_unit=TextUnit.CHARACTERS,
     max_media=4,
     media_types=IMAGE_TYPES,
     media_from_url_only=True,  # NIP-01 has no upload: images are URLs in the note (NIP-92)
@@ -181,10 +185,11 @@ class NostrChannel(Channel):
 
     async def deliver(self, prepared: Prepared, ctx: Context) -> Receipt:
         """Send the event to every relay at once; enough ``OK true`` answers make a delivery."""
-        first_attempt = getattr(ctx, "first_attempt_at", None)
-        created_at = int(first_attempt if first_attempt is not None else ctx.now())
+        # The record's first attempt, so every attempt signs the same event (the same id).
+        created_at = int(ctx.first_attempt_at or ctx.now())
         event = self.event(prepared, created_at)
         timeout = max(0.1, min(self.ok_timeout, ctx.remaining()))
+        ctx.applying()  # from here a cut may leave the note on some relays
         results = await asyncio.gather(
             *(publish_to_relay(relay, event, timeout) for relay in self.relays)
         )
@@ -213,11 +218,7 @@ class NostrChannel(Channel):
         for relay in self.relays:
             url = "http" + relay.removeprefix("ws")
             response = yield httpx.Request("GET", url, headers={"Accept": "application/nostr+json"})
-            assert response is not None
-            try:
-                info = response.json()
-            except ValueError:
-                info = {}
+            info = json_body(response)
             limit = (info.get("limitation") or {}).get("max_content_length")
             lines.append(f"{relay} ({info.get('name', 'unnamed')}, max content {limit or '?'})")
         return " ".join(lines)

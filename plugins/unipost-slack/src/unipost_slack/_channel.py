@@ -19,22 +19,28 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
+    Ambiguous,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
     Idempotency,
     Limit,
+    Media,
     Overflow,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
+    Transient,
     secret,
+    split,
+    truncate,
 )
-from unipost.errors import ContentRejected, DeliveryError, Transient
-from unipost.models import Media, Post
 from unipost_slack._errors import classify_response, slack_body
 
 __all__ = ["SlackChannel", "mrkdwn_escape"]
@@ -51,7 +57,7 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 
 CAPABILITIES = Capabilities(
     text_limit=TEXT_LIMIT,
-    text_unit=textmod.TextUnit.CHARACTERS,
+    text_unit=TextUnit.CHARACTERS,
     overflow=Overflow.TRUNCATE,
     max_media=MAX_FILES,
     media_types=IMAGE_TYPES,
@@ -96,8 +102,7 @@ def _sections(text: str) -> list[str]:
     room = SECTION_LIMIT
     while True:
         pieces = [
-            mrkdwn_escape(piece)
-            for piece in textmod.split(text, room, textmod.TextUnit.CHARACTERS, numbered=False)
+            mrkdwn_escape(piece) for piece in split(text, room, TextUnit.CHARACTERS, numbered=False)
         ]
         if all(len(piece) <= SECTION_LIMIT for piece in pieces):
             return pieces
@@ -131,7 +136,7 @@ class SlackChannel(Channel):
         if post.title:
             title = post.title
             if len(title) > HEADER_LIMIT:
-                title = textmod.truncate(title, HEADER_LIMIT, textmod.TextUnit.CHARACTERS)
+                title = truncate(title, HEADER_LIMIT, TextUnit.CHARACTERS)
                 changes.append(
                     Change(kind="title_truncated", detail=f"header cut to {HEADER_LIMIT}")
                 )
@@ -231,16 +236,14 @@ class SlackChannel(Channel):
         if prepared.post.media:
             return (yield from self._files_flow(prepared))
         response = yield self.post_message(prepared)
-        assert response is not None
         body = _ok(response)
         ts = str(body.get("ts") or "")
         if not ts:
-            raise Transient("chat.postMessage answered ok without ts", may_have_applied=True)
+            raise Ambiguous("chat.postMessage answered ok without ts")
         channel = str(body.get("channel") or self.channel)
         url: str | None = None
         try:  # a failed read must not turn a posted message into a retry
             link = yield self.get_permalink(ts)
-            assert link is not None
             url = _ok(link).get("permalink")
         except DeliveryError:
             url = None
@@ -250,24 +253,19 @@ class SlackChannel(Channel):
         uploaded: list[dict[str, str]] = []
         for index, item in enumerate(prepared.post.media):
             response = yield self.get_upload_url(item, index)
-            assert response is not None
             target = _ok(response)
             upload_url, file_id = target.get("upload_url"), target.get("file_id")
             if not upload_url or not file_id:
                 raise Transient("files.getUploadURLExternal answered without upload_url")
             response = yield self.upload_bytes(str(upload_url), item, index)
-            assert response is not None
             entry = {"id": str(file_id)}
             if item.alt:
                 entry["title"] = item.alt[:250]
             uploaded.append(entry)
         response = yield self.complete_upload(prepared, uploaded)
-        assert response is not None
         files = _ok(response).get("files") or []
         if not files:
-            raise Transient(
-                "files.completeUploadExternal answered without files", may_have_applied=True
-            )
+            raise Ambiguous("files.completeUploadExternal answered without files")
         first = files[0]
         return Receipt(
             platform_id=f"{self.channel}:file:{first.get('id')}",
@@ -280,7 +278,6 @@ class SlackChannel(Channel):
         response = yield httpx.Request(
             "POST", f"{self.base_url}/auth.test", headers=self._headers()
         )
-        assert response is not None
         who = _ok(response)
         return (
             f"{who.get('user')} in {who.get('team')} ({who.get('url')}), posting to {self.channel}"
@@ -288,9 +285,7 @@ class SlackChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         return classify_response(response, now=now)
 
 
@@ -298,9 +293,8 @@ def _ok(response: httpx.Response) -> Mapping[str, Any]:
     """The body of an ``ok: true`` answer (errors were classified before this)."""
     body = slack_body(response)
     if body.get("ok") is not True:
-        raise Transient(
-            f"Slack answered {response.status_code} without ok: true",
-            status=response.status_code,
-            may_have_applied=response.request.method != "GET",
-        )
+        text = f"Slack answered {response.status_code} without ok: true"
+        if response.request.method == "GET":
+            raise Transient(text, status=response.status_code)
+        raise Ambiguous(text, status=response.status_code)
     return body

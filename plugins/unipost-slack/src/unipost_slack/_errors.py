@@ -13,14 +13,17 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after, request_id
-from unipost.errors import (
+from unipost.plugin import (
     AuthFailed,
     DeliveryError,
     Forbidden,
     Permanent,
     RateLimited,
     Transient,
+    error_for_status,
+    json_body,
+    parse_retry_after,
+    request_id,
 )
 
 __all__ = ["classify_response", "slack_body"]
@@ -61,11 +64,7 @@ REQUEST_ID = "x-slack-req-id"
 
 def slack_body(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of a Web API answer, or {} (an upload URL answers plain text)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    return json_body(response)
 
 
 def _detail(body: dict[str, Any]) -> str:
@@ -73,9 +72,7 @@ def _detail(body: dict[str, Any]) -> str:
     return f" ({'; '.join(str(m) for m in messages)})" if messages else ""
 
 
-def classify_response(
-    response: httpx.Response, *, now: float | None = None
-) -> DeliveryError | None:
+def classify_response(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The error an answer means (by its ``error`` code first), or None when it is ``ok``."""
     body = slack_body(response)
     rid = response.headers.get(REQUEST_ID) or request_id(response)

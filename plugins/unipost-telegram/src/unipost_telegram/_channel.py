@@ -20,23 +20,29 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
+    Ambiguous,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
     Idempotency,
     Limit,
+    Media,
     Overflow,
     Pause,
+    Post,
     Prepared,
+    RateLimited,
     Receipt,
+    TextUnit,
+    count,
+    json_body,
     secret,
 )
-from unipost.errors import ContentRejected, DeliveryError, RateLimited, Transient
-from unipost.models import Media, Post
 from unipost_telegram._errors import ChatMigrated, classify_response
 
 __all__ = ["TelegramChannel"]
@@ -54,7 +60,7 @@ RATE_LIMIT_RETRIES = 3  # waits inside one attempt for the follow-up messages of
 
 CAPABILITIES = Capabilities(
     text_limit=TEXT_LIMIT,
-    text_unit=textmod.TextUnit.UTF16_UNITS,
+    text_unit=TextUnit.UTF16_UNITS,
     overflow=Overflow.MESSAGES,
     max_media=ALBUM,
     media_types=PHOTO_TYPES,
@@ -158,7 +164,7 @@ class TelegramChannel(Channel):
 
     @staticmethod
     def _fits_caption(text: str) -> bool:
-        return textmod.count(text, textmod.TextUnit.UTF16_UNITS) <= CAPTION_LIMIT
+        return count(text, TextUnit.UTF16_UNITS) <= CAPTION_LIMIT
 
     def _check_photo(self, index: int, item: Media) -> None:
         where = f"{self.id}.media[{index}]"
@@ -257,7 +263,7 @@ class TelegramChannel(Channel):
                 lambda chat: self.send_media_group(chat, media, caption), ctx, first=True
             )
             if not isinstance(sent, list) or not sent:
-                raise Transient("sendMediaGroup answered without messages", may_have_applied=True)
+                raise Ambiguous("sendMediaGroup answered without messages")
             messages.extend(_message(item) for item in sent)
         if caption is None:
             for part in prepared.parts:
@@ -292,9 +298,10 @@ class TelegramChannel(Channel):
         migrated = False
         waits = 0
         request = build(self.target_chat)
+        step: httpx.Request | Pause = request
         while True:
             try:
-                response = yield request
+                response = yield step
             except ChatMigrated as moved:
                 if migrated:
                     raise
@@ -307,36 +314,31 @@ class TelegramChannel(Channel):
                     self.id,
                 )
                 self._state.migrated_to = moved.chat_id
-                request = build(moved.chat_id)
+                request = step = build(moved.chat_id)
                 continue
             except RateLimited as limited:
                 wait = limited.retry_after
                 if first or wait is None or waits >= RATE_LIMIT_RETRIES or wait > ctx.remaining():
                     raise
                 waits += 1
-                yield Pause(wait)
+                step = Pause(wait, then=request)
                 continue
-            assert response is not None
             return _result(response)
 
     def check_flow(self, ctx: Context) -> Flow[str]:
         """The bot's name, and the chat it posts to."""
         response = yield httpx.Request("GET", self.method_url("getMe"))
-        assert response is not None
         bot = _result(response)
         response = yield httpx.Request(
             "POST", self.method_url("getChat"), json={"chat_id": self.target_chat}
         )
-        assert response is not None
         chat = _result(response)
         title = chat.get("title") or chat.get("username") or chat.get("id")
         return f"@{bot.get('username')} posting to {chat.get('type', 'chat')} {title!r}"
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         return classify_response(response, now=now)
 
 
@@ -353,20 +355,16 @@ def _form_value(value: Any) -> str:
 
 def _result(response: httpx.Response) -> Any:
     """The ``result`` of an ``ok`` answer; anything else may hide a posted message."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or body.get("ok") is not True or "result" not in body:
-        raise Transient(
+    body = json_body(response)
+    if body.get("ok") is not True or "result" not in body:
+        raise Ambiguous(
             f"Telegram answered {response.status_code} without an ok result",
             status=response.status_code,
-            may_have_applied=True,
         )
     return body["result"]
 
 
 def _message(result: Any) -> Mapping[str, Any]:
     if not isinstance(result, dict) or "message_id" not in result:
-        raise Transient("Telegram answered a message without message_id", may_have_applied=True)
+        raise Ambiguous("Telegram answered a message without message_id")
     return result

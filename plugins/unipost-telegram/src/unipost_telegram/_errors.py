@@ -14,8 +14,16 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after, request_id
-from unipost.errors import AuthFailed, DeliveryError, Permanent, RateLimited
+from unipost.plugin import (
+    AuthFailed,
+    DeliveryError,
+    Permanent,
+    RateLimited,
+    error_for_status,
+    json_body,
+    parse_retry_after,
+    request_id,
+)
 
 __all__ = ["ChatMigrated", "classify_response", "error_body"]
 
@@ -32,14 +40,11 @@ class ChatMigrated(Permanent):
 
 def error_body(response: httpx.Response) -> dict[str, Any]:
     """The error object of an answer, or {} when the body is not a Bot API error."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) and body.get("ok") is False else {}
+    body = json_body(response)
+    return body if body.get("ok") is False else {}
 
 
-def _retry_after(body: dict[str, Any], response: httpx.Response, now: float | None) -> float | None:
+def _retry_after(body: dict[str, Any], response: httpx.Response, now: float) -> float | None:
     parameters = body.get("parameters")
     if isinstance(parameters, dict) and isinstance(parameters.get("retry_after"), int | float):
         return float(parameters["retry_after"])
@@ -49,9 +54,7 @@ def _retry_after(body: dict[str, Any], response: httpx.Response, now: float | No
     return parse_retry_after(response.headers, now=now)
 
 
-def classify_response(
-    response: httpx.Response, *, now: float | None = None
-) -> DeliveryError | None:
+def classify_response(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """The error a Bot API answer means, or None when it is ``ok``."""
     if response.status_code < 400:
         return None
