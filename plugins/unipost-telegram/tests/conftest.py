@@ -54,6 +54,8 @@ def error(name: str) -> dict[str, Any]:
 
 def call_params(request: httpx.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The parameters of a Bot API call (JSON or multipart) and its uploaded files."""
+    if request.method == "GET":  # the Bot API takes a query string too
+        return dict(request.url.params), {}
     body = request.read()
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):

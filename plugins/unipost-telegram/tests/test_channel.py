@@ -215,7 +215,7 @@ def test_check_names_the_bot_and_the_chat(httpx_mock: Any) -> None:
         json=ok({"id": 123456, "is_bot": True, "first_name": "B", "username": "bakery_bot"}),
     )
     httpx_mock.add_response(
-        url=f"{API}/getChat",
+        url=f"{API}/getChat?chat_id=%40bakery_news",
         json=ok({"id": -1001234567890, "type": "channel", "title": "Bakery news"}),
     )
     assert check(CHANNEL) == "@bakery_bot posting to channel 'Bakery news'"

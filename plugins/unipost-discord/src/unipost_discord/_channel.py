@@ -74,6 +74,7 @@ CAPABILITIES = Capabilities(
     link_cards=True,
     title=True,
     idempotency=Idempotency.NONE,
+    health_check=True,  # reading the webhook is a safe GET
     # Webhooks allow about 5 requests per 2 s (X-RateLimit-Limit: 5); the headers correct it.
     limits=(Limit(rate=5, per=2.0),),
 )

@@ -65,6 +65,7 @@ CAPABILITIES = Capabilities(
     # The txnId makes a retry safe for a while; after that, lookup finds the events by it.
     idempotency=Idempotency.KEY | Idempotency.LOOKUP,
     idempotency_window=TXN_WINDOW,
+    health_check=True,  # whoami and joined_rooms are reads
     limits=(Limit(rate=10, per=1.0),),  # Synapse's default rc_message: 0.2/s burst 10
 )
 

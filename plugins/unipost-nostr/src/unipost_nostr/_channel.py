@@ -64,6 +64,7 @@ CAPABILITIES = Capabilities(
     media_from_url_only=True,  # NIP-01 has no upload: images are URLs in the note (NIP-92)
     hashtags=True,
     idempotency=Idempotency.CLIENT_ID,
+    health_check=True,  # each relay's NIP-11 document over HTTP GET
 )
 
 

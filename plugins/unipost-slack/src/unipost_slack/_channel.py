@@ -65,6 +65,7 @@ CAPABILITIES = Capabilities(
     link_cards=True,
     title=True,
     idempotency=Idempotency.NONE,
+    health_check=True,  # auth.test is a read
     # chat.postMessage: about one message a second per channel (a "special" tier).
     limits=(Limit(rate=1, per=1.0, burst=3),),
 )
@@ -275,9 +276,7 @@ class SlackChannel(Channel):
 
     def check_flow(self, ctx: Context) -> Flow[str]:
         """``auth.test``: the bot and workspace the token belongs to."""
-        response = yield httpx.Request(
-            "POST", f"{self.base_url}/auth.test", headers=self._headers()
-        )
+        response = yield httpx.Request("GET", f"{self.base_url}/auth.test", headers=self._headers())
         who = _ok(response)
         return (
             f"{who.get('user')} in {who.get('team')} ({who.get('url')}), posting to {self.channel}"

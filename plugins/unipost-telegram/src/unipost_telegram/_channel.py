@@ -68,6 +68,7 @@ CAPABILITIES = Capabilities(
     link_cards=True,
     hashtags=True,
     idempotency=Idempotency.NONE,
+    health_check=True,  # getMe and getChat are reads
     # Telegram's FAQ: at most 20 messages a minute to one group or channel.
     limits=(Limit(rate=20, per=60.0),),
 )
@@ -330,7 +331,7 @@ class TelegramChannel(Channel):
         response = yield httpx.Request("GET", self.method_url("getMe"))
         bot = _result(response)
         response = yield httpx.Request(
-            "POST", self.method_url("getChat"), json={"chat_id": self.target_chat}
+            "GET", self.method_url("getChat"), params={"chat_id": str(self.target_chat)}
         )
         chat = _result(response)
         title = chat.get("title") or chat.get("username") or chat.get("id")
