@@ -227,3 +227,12 @@ def test_check_names_the_webhook(httpx_mock: Any, caplog: pytest.LogCaptureFixtu
     add_webhook(httpx_mock)
     assert check(channel()) == f"webhook 'Bakery' posting to channel {CHANNEL} of server {GUILD}"
     assert WEBHOOK_TOKEN not in caplog.text
+
+
+def test_a_failure_after_the_first_message_is_held_not_repeated(httpx_mock: Any) -> None:
+    add_webhook(httpx_mock)
+    httpx_mock.add_response(url=EXECUTE_WAIT, json=message("1"))
+    httpx_mock.add_response(url=EXECUTE_WAIT, **error("too_long"))
+    with pytest.raises(errors.Ambiguous, match=r"partly published \(messages 1\)") as caught:
+        deliver(channel(), Post(text="Rye " * 600))
+    assert caught.value.platform_code == "50035"

@@ -233,3 +233,11 @@ def test_the_spec_check_is_not_vacuous() -> None:
         "unknown field 'colour'"
     ]
     assert check_object(spec, {"chat_id": 1.5, "text": "x"})
+
+
+def test_a_failure_after_the_first_message_is_held_not_repeated(httpx_mock: Any) -> None:
+    prepared = CHANNEL.prepare(Post(text="word " * 1000))
+    httpx_mock.add_response(url=f"{API}/sendMessage", json=ok(message(1)))
+    httpx_mock.add_response(url=f"{API}/sendMessage", status_code=502)
+    with pytest.raises(errors.Ambiguous, match=r"partly published \(messages 1\)"):
+        deliver(CHANNEL, prepared)

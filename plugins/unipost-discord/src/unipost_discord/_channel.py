@@ -22,6 +22,7 @@ import attrs
 import httpx
 
 from unipost.plugin import (
+    Ambiguous,
     Capabilities,
     Change,
     Channel,
@@ -258,7 +259,18 @@ class DiscordChannel(Channel):
             request = self.execute_request(
                 self.message_body(part, prepared, first=first), files if first else None
             )
-            response = yield from self._execute(request, ctx, first=first, wait=wait)
+            try:
+                response = yield from self._execute(request, ctx, first=first, wait=wait)
+            except DeliveryError as error:
+                if first:
+                    raise
+                ids = ", ".join(str(m["id"]) for m in messages)
+                raise Ambiguous(
+                    f"the post is partly published (messages {ids}); the next message failed: "
+                    f"{error}",
+                    status=error.status,
+                    platform_code=error.platform_code,
+                ) from error
             message = json_object(response)
             require(message, "id", what="Discord's message")
             messages.append(message)

@@ -270,11 +270,16 @@ class TelegramChannel(Channel):
             for part in prepared.parts:
                 if not part:
                     continue
-                sent = yield from self._call(
-                    functools.partial(self.send_message, text=part, link=prepared.post.link),
-                    ctx,
-                    first=not messages,
-                )
+                try:
+                    sent = yield from self._call(
+                        functools.partial(self.send_message, text=part, link=prepared.post.link),
+                        ctx,
+                        first=not messages,
+                    )
+                except DeliveryError as error:
+                    if not messages:
+                        raise
+                    raise _partial(messages, error) from error
                 messages.append(_message(sent))
         if not messages:
             raise ContentRejected(f"{self.id}.text", "the post is empty", "give text or a photo")
@@ -363,6 +368,16 @@ def _result(response: httpx.Response) -> Any:
             status=response.status_code,
         )
     return body["result"]
+
+
+def _partial(messages: list[Mapping[str, Any]], error: DeliveryError) -> Ambiguous:
+    """Part of the post is up: a retry would repeat it, so a person decides."""
+    ids = ", ".join(str(m["message_id"]) for m in messages)
+    return Ambiguous(
+        f"the post is partly published (messages {ids}); the next message failed: {error}",
+        status=error.status,
+        platform_code=error.platform_code,
+    )
 
 
 def _message(result: Any) -> Mapping[str, Any]:
