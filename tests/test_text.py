@@ -102,3 +102,25 @@ def test_split_utf8_bytes_with_cjk() -> None:
     parts = split(text, 300, TextUnit.UTF8_BYTES)
     assert all(count(p, TextUnit.UTF8_BYTES) <= 300 for p in parts)
     assert "".join(p.rsplit(" ", 1)[0] for p in parts) == text
+
+
+def test_overflow_messages_splits_without_a_thread() -> None:
+    """MESSAGES: several plain messages (Discord, Telegram), allowed without threads=True."""
+    from typing import ClassVar
+
+    import attrs
+
+    import unipost
+
+    @attrs.frozen(kw_only=True)
+    class Chatty(unipost.Channel):
+        name: ClassVar[str] = "chatty"
+        capabilities: ClassVar[unipost.Capabilities] = unipost.Capabilities(
+            text_limit=50, text_unit=TextUnit.CHARACTERS, overflow=unipost.Overflow.MESSAGES
+        )
+
+    prepared = Chatty().prepare(unipost.Post(text="word " * 40))
+    assert len(prepared.parts) > 1
+    assert all(len(part) <= 50 for part in prepared.parts)
+    assert [c.kind for c in prepared.changes] == ["split"]
+    assert "messages" in prepared.changes[0].detail

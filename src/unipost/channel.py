@@ -93,6 +93,7 @@ class Overflow(enum.Enum):
 
     TRUNCATE = "truncate"  # shorten at a word boundary, keep the link
     SPLIT = "split"  # a thread of numbered parts
+    MESSAGES = "messages"  # several plain messages one after another, not a thread (Discord)
     REJECT = "reject"  # refuse: the text must be shortened by the author
 
 
@@ -373,7 +374,7 @@ class Channel(abc.ABC):
                 f"{length} {unit_name}, the limit is {caps.text_limit}",
                 f"shorten the text or give a variant for {self.id!r}",
             )
-        if caps.overflow is Overflow.SPLIT:
+        if caps.overflow in (Overflow.SPLIT, Overflow.MESSAGES):
             limit = min(self._limit_in_main_unit(limits))
             cap = self.max_parts if self.max_parts is not None else caps.max_parts
             if length > limit * cap:  # refused before the (costly) split of a huge text
@@ -394,8 +395,9 @@ class Channel(abc.ABC):
                     f"shorten the text, give a variant for {self.id!r}, or raise "
                     f"[channels.{self.id}] max_parts",
                 )
+            into = "messages" if caps.overflow is Overflow.MESSAGES else "parts"
             changes.append(
-                Change(kind="split", detail=f"{length} {unit_name} split into {len(parts)} parts")
+                Change(kind="split", detail=f"{length} {unit_name} split into {len(parts)} {into}")
             )
             return parts
         limit = caps.text_limit

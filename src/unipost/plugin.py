@@ -50,7 +50,7 @@ from unipost.hookspecs import Register, hookimpl
 from unipost.models import Media, Post, Variant
 from unipost.redact import mask_email, mask_phone, register_secret
 from unipost.responses import error_text, json_body, json_object, require
-from unipost.text import TextUnit, count, find_urls, graphemes, truncate
+from unipost.text import TextUnit, count, find_urls, graphemes, split, truncate
 
 __all__ = [
     "WEB_MEDIA_TYPES",
@@ -106,5 +106,6 @@ __all__ = [
     "require",
     "seconds_until",
     "secret",
+    "split",
     "truncate",
 ]

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -137,7 +136,7 @@ class WebhookChannel(Channel):
     def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
         # Each attempt signs afresh: same webhook-id, current timestamp (receivers
         # reject stale timestamps as replays).
-        timestamp = int(time.time())
+        timestamp = int(ctx.now())
         body = self.body(prepared, timestamp)
         headers = {
             "content-type": "application/json",
@@ -148,7 +147,6 @@ class WebhookChannel(Channel):
             ),
         }
         response = yield httpx.Request("POST", self.url, content=body, headers=headers)
-        assert response is not None
         return self._receipt(response, ctx.delivery_key)
 
     def check_flow(self, ctx: Context) -> Flow[str]:
