@@ -1,0 +1,145 @@
+"""TokenHolder: refresh when stale, rotation kept and stored, a spent refresh token never resent."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import httpx
+import pytest
+from unipost_oauth import OAuth2App, TokenHolder, oauth_error
+
+from unipost.channel import Pause
+from unipost.errors import AuthFailed, NotSent, Permanent
+
+TOKEN_URL = "https://auth.example/token"
+APP = OAuth2App(token_url=TOKEN_URL, client_id="cid", client_secret="csecret")
+NOW = 1_800_000_000.0
+
+
+def clock() -> float:
+    return NOW
+
+
+def answer(flow: Generator[Any, Any, Any], reply: httpx.Response) -> Any:
+    try:
+        return flow.send(reply)
+    except StopIteration as stop:
+        return ("done", stop.value)
+
+
+def token_response(access: str, refresh: str | None, expires_in: int = 7200) -> httpx.Response:
+    body: dict[str, Any] = {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+    }
+    if refresh:
+        body["refresh_token"] = refresh
+    return httpx.Response(200, json=body)
+
+
+def holder(**kwargs: Any) -> tuple[TokenHolder, list[dict[str, Any]]]:
+    stored: list[dict[str, Any]] = []
+
+    def store(values: Any) -> bool:
+        stored.append(dict(values))
+        return True
+
+    return TokenHolder(app=APP, store=store, **kwargs), stored
+
+
+def test_a_stale_token_is_refreshed_and_the_rotation_stored() -> None:
+    tokens, stored = holder(access_token="a1", refresh_token="r1", expires_at=NOW + 30)
+    flow = tokens.bearer(clock)
+    request = next(flow)
+    assert request.url == TOKEN_URL
+    form = dict(httpx.QueryParams(request.content.decode()))
+    assert form == {
+        "grant_type": "refresh_token",
+        "refresh_token": "r1",
+        "client_id": "cid",
+        "client_secret": "csecret",
+    }
+    assert answer(flow, token_response("a2", "r2")) == ("done", "a2")
+    assert stored == [{"access_token": "a2", "expires_at": NOW + 7200, "refresh_token": "r2"}]
+    assert (tokens.refresh_token, tokens.expires_at) == ("r2", NOW + 7200)
+
+
+def test_basic_client_authentication() -> None:
+    app = OAuth2App(token_url=TOKEN_URL, client_id="cid", client_secret="cs", basic_auth=True)
+    request = app.refresh_request("r1")
+    assert request.headers["Authorization"] == "Basic Y2lkOmNz"
+    assert b"client_secret" not in request.content
+
+
+def test_a_fresh_token_is_used_without_a_request() -> None:
+    tokens, stored = holder(access_token="a1", refresh_token="r1", expires_at=NOW + 3600)
+    flow = tokens.bearer(clock)
+    with pytest.raises(StopIteration) as stop:
+        next(flow)
+    assert stop.value.value == "a1"
+    assert stored == []
+
+
+def test_a_401_refreshes_once_and_resends() -> None:
+    tokens, _ = holder(access_token="a1", refresh_token="r1")
+    flow = tokens.send(
+        clock, lambda token: httpx.Request("GET", f"https://api.example/me?t={token}")
+    )
+    assert next(flow).url.params["t"] == "a1"
+    refresh = flow.throw(AuthFailed("expired", status=401))
+    assert refresh.url == TOKEN_URL
+    resend = flow.send(token_response("a2", "r2"))
+    assert resend.url.params["t"] == "a2"
+    final = httpx.Response(200)
+    assert answer(flow, final) == ("done", final)
+
+
+def test_two_deliveries_share_one_refresh() -> None:
+    """The second finds a refresh under way, pauses, then uses its result: r1 is sent once."""
+    tokens, stored = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
+    first = tokens.bearer(clock)
+    second = tokens.bearer(clock)
+    assert next(first).url == TOKEN_URL
+    assert isinstance(next(second), Pause)
+    assert answer(first, token_response("a2", "r2")) == ("done", "a2")
+    assert answer(second, httpx.Response(200)) == ("done", "a2")
+    assert len(stored) == 1
+
+
+def test_a_spent_refresh_token_is_never_sent_again() -> None:
+    tokens, _ = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
+    flow = tokens.bearer(clock)
+    next(flow)
+    with pytest.raises(Permanent):
+        flow.send(httpx.Response(200, text="<html>oops</html>"))
+    assert not tokens.can_refresh
+    with pytest.raises(AuthFailed, match="authorize the account again"):
+        next(tokens.refresh(clock, stale="a1"))
+
+
+def test_a_refresh_that_never_left_may_be_tried_again() -> None:
+    tokens, _ = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
+    flow = tokens.bearer(clock)
+    next(flow)
+    with pytest.raises(NotSent):
+        flow.throw(NotSent("could not connect"))
+    assert tokens.can_refresh
+
+
+def test_invalid_grant_means_authorize_again() -> None:
+    response = httpx.Response(
+        400,
+        json={"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+    )
+    error = oauth_error(response)
+    assert isinstance(error, AuthFailed)
+    assert "Token has been expired or revoked." in error.message
+
+
+def test_expiry_note() -> None:
+    tokens, _ = holder(access_token="a1", expires_at=NOW + 5 * 86400, refresh_expires_at=NOW + 3600)
+    assert (
+        tokens.expiry_note(NOW) == "access token expires in 5 days; refresh token expires in 60 min"
+    )
