@@ -62,8 +62,10 @@ class OAuth2App:
 def oauth_error(response: httpx.Response, *, now: float | None = None) -> DeliveryError | None:
     """The error an RFC 6749 §5.2 token-endpoint answer means.
 
-    ``invalid_grant`` (refresh token expired, revoked or already used) and
-    ``invalid_client`` need a person to authorize again: ``AuthFailed``.
+    A 400 or 401 there (``invalid_grant``: expired, revoked or already used;
+    X answers a spent token with ``invalid_request``) means the refresh token
+    is no good: ``AuthFailed``, someone must authorize the account again.
+    429 and 5xx keep their usual meaning.
     """
     if response.status_code < 400:
         return None
@@ -72,12 +74,14 @@ def oauth_error(response: httpx.Response, *, now: float | None = None) -> Delive
     except ValueError:
         body = None
     code = body.get("error") if isinstance(body, Mapping) else None
-    if isinstance(code, str) and code in ("invalid_grant", "invalid_client", "unauthorized_client"):
-        detail = body.get("error_description") if isinstance(body, Mapping) else None
-        text = f"the token endpoint refused the refresh ({code}"
+    detail = body.get("error_description") if isinstance(body, Mapping) else None
+    if response.status_code in (400, 401):
+        text = f"the token endpoint refused the refresh ({code or response.status_code}"
         text += f": {detail})" if isinstance(detail, str) and detail else ")"
         return AuthFailed(
-            text + "; authorize the account again", status=response.status_code, platform_code=code
+            text + "; authorize the account again",
+            status=response.status_code,
+            platform_code=code if isinstance(code, str) else None,
         )
     message = f"token endpoint: {code}" if isinstance(code, str) else None
     return error_for_status(response, message=message, now=now)
