@@ -143,3 +143,24 @@ def test_expiry_note() -> None:
     assert (
         tokens.expiry_note(NOW) == "access token expires in 5 days; refresh token expires in 60 min"
     )
+
+
+def test_a_refresh_token_that_was_not_replaced_stays_usable() -> None:
+    """Google answers a refresh without a new refresh token: the same one serves next time."""
+    tokens, stored = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
+    flow = tokens.bearer(clock)
+    next(flow)
+    assert answer(flow, token_response("a2", None)) == ("done", "a2")
+    assert tokens.can_refresh
+    assert tokens.refresh_token == "r1"
+    assert "refresh_token" not in stored[0]
+
+
+def test_a_non_rotating_platform_keeps_its_token_after_a_lost_answer() -> None:
+    app = OAuth2App(token_url=TOKEN_URL, client_id="cid", rotates=False)
+    tokens = TokenHolder(access_token="a1", refresh_token="r1", expires_at=NOW - 1, app=app)
+    flow = tokens.bearer(clock)
+    next(flow)
+    with pytest.raises(Permanent):
+        flow.send(httpx.Response(200, text="<html>oops</html>"))
+    assert tokens.can_refresh

@@ -43,6 +43,9 @@ class OAuth2App:
     client_secret: str | None = attrs.field(default=None, repr=False)
     basic_auth: bool = False  # X confidential clients: HTTP Basic; everyone else: in the body
     client_id_param: str = "client_id"  # TikTok calls it client_key
+    #: The platform may rotate: a refresh token whose answer was lost is treated as spent.
+    #: Google and LinkedIn keep the refresh token; a lost answer leaves it usable.
+    rotates: bool = True
 
     def refresh_request(self, refresh_token: str) -> httpx.Request:
         """``grant_type=refresh_token`` (RFC 6749 §6), form-encoded."""
@@ -146,7 +149,8 @@ class TokenHolder:
         sent = self.refresh_token
         self._refreshing = True
         try:
-            self._spent.add(sent)  # rotated tokens are single-use: never send this one again
+            if self.app.rotates:
+                self._spent.add(sent)  # rotated tokens are single-use: never send this one again
             try:
                 response = yield self.app.refresh_request(sent)
             except NotSent:
@@ -154,6 +158,8 @@ class TokenHolder:
                 raise
             assert response is not None
             self._accept(response, now())
+            if self.refresh_token == sent:
+                self._spent.discard(sent)  # no new one came back: the platform kept this one
         finally:
             self._refreshing = False
         assert self.access_token is not None
