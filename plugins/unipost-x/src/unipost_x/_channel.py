@@ -294,7 +294,7 @@ class XChannel(Channel):
         start = dt.datetime.fromtimestamp(int(since), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         token: str | None = None
         for _ in range(10):
-            params = {"start_time": start, "max_results": "100", "tweet.fields": "created_at"}
+            params = {"start_time": start, "max_results": "100", "post.fields": "created_at"}
             if token:
                 params["pagination_token"] = token
             response = yield from self.send(self._timeline_request(me["id"], params), ctx.now)
