@@ -10,7 +10,7 @@ import pytest
 from unipost_oauth import OAuth2App, TokenHolder, oauth_error
 
 from unipost.channel import Pause
-from unipost.errors import AuthFailed, NotSent, Permanent
+from unipost.errors import Ambiguous, AuthFailed, NotSent, Permanent, RateLimited
 
 TOKEN_URL = "https://auth.example/token"
 APP = OAuth2App(token_url=TOKEN_URL, client_id="cid", client_secret="csecret")
@@ -164,3 +164,23 @@ def test_a_non_rotating_platform_keeps_its_token_after_a_lost_answer() -> None:
     with pytest.raises(Permanent):
         flow.send(httpx.Response(200, text="<html>oops</html>"))
     assert tokens.can_refresh
+
+
+def test_a_refresh_the_server_did_not_process_may_be_tried_again() -> None:
+    """429 or 503 from the token endpoint: not applied, the token was not consumed."""
+    tokens, _ = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
+    flow = tokens.bearer(clock)
+    next(flow)
+    with pytest.raises(RateLimited):
+        flow.throw(RateLimited("slow down", status=429))
+    assert tokens.can_refresh
+
+
+def test_a_refresh_lost_after_sending_spends_the_token() -> None:
+    """A timeout after sending may have rotated it: never send it again."""
+    tokens, _ = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
+    flow = tokens.bearer(clock)
+    next(flow)
+    with pytest.raises(Ambiguous):
+        flow.throw(Ambiguous("timed out"))
+    assert not tokens.can_refresh

@@ -19,7 +19,7 @@ import httpx
 
 from unipost.channel import Flow, Pause
 from unipost.classify import error_for_status
-from unipost.errors import AuthFailed, DeliveryError, NotSent, Permanent, Transient
+from unipost.errors import AuthFailed, DeliveryError, Permanent, Transient
 from unipost.redact import register_secret
 
 __all__ = ["REFRESH_MARGIN", "OAuth2App", "Store", "TokenHolder", "oauth_error"]
@@ -153,8 +153,9 @@ class TokenHolder:
                 self._spent.add(sent)  # rotated tokens are single-use: never send this one again
             try:
                 response = yield self.app.refresh_request(sent)
-            except NotSent:
-                self._spent.discard(sent)  # it never left this machine
+            except DeliveryError as error:
+                if not error.may_have_applied and not isinstance(error, AuthFailed):
+                    self._spent.discard(sent)  # never reached, or refused unprocessed (429, 503)
                 raise
             assert response is not None
             self._accept(response, now())
