@@ -42,9 +42,7 @@ def unipost_resolve_credentials(
 
 
 @_hookspec(firstresult=True)
-def unipost_store_credentials(
-    channel: str, account: str, values: Mapping[str, Any]
-) -> bool | None:
+def unipost_store_credentials(channel: str, account: str, values: Mapping[str, Any]) -> bool | None:
     """Keep credentials a channel renewed itself (a rotated OAuth refresh token) in your
     secret store, so the next process resolves the new ones; return True when stored.
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pytest_httpx import HTTPXMock
 from unipost_google_business import GoogleBusinessChannel
-from unipost_oauth.testing import lookup_since
 
 from unipost import Post
 from unipost.channel import Absent, Found, Unknown
+from unipost.testing import lookup
 
 from .conftest import API, PARENT, validate
 
@@ -45,7 +45,7 @@ def test_found_on_the_second_page(httpx_mock: HTTPXMock) -> None:
         url=f"{LIST}&pageToken=p2",
         json={"localPosts": [local(2, "Fresh bread", "2027-01-15T08:00:03.5Z")]},
     )
-    result = lookup_since(channel(), Post(text="Fresh bread"), FIRST)
+    result = lookup(channel(), Post(text="Fresh bread"), first_attempt_at=FIRST)
     assert isinstance(result, Found)
     assert result.receipt.platform_id == f"{PARENT}/localPosts/2"
     assert result.receipt.url == "https://local.google.com/place?lpsid=2"
@@ -58,7 +58,7 @@ def test_only_older_posts_is_absent(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         url=LIST, json={"localPosts": [local(1, "Fresh bread", "2027-01-14T08:00:00Z")]}
     )
-    assert lookup_since(channel(), Post(text="Fresh bread"), FIRST) == Absent()
+    assert lookup(channel(), Post(text="Fresh bread"), first_attempt_at=FIRST) == Absent()
 
 
 def test_unknown_when_it_cannot_read_everything(httpx_mock: HTTPXMock) -> None:
@@ -68,4 +68,4 @@ def test_unknown_when_it_cannot_read_everything(httpx_mock: HTTPXMock) -> None:
         json={"localPosts": [], "nextPageToken": "more"},
         is_reusable=True,
     )
-    assert isinstance(lookup_since(channel(), Post(text="Fresh bread"), FIRST), Unknown)
+    assert isinstance(lookup(channel(), Post(text="Fresh bread"), first_attempt_at=FIRST), Unknown)

@@ -6,10 +6,10 @@ from typing import Any
 
 from pytest_httpx import HTTPXMock
 from unipost_linkedin import LinkedInChannel
-from unipost_oauth.testing import lookup_since
 
 from unipost import Post
 from unipost.channel import Absent, Found, Unknown
+from unipost.testing import lookup
 
 from .conftest import API, ORG, SETTINGS
 
@@ -44,7 +44,7 @@ def test_found_since_the_first_attempt(httpx_mock: HTTPXMock) -> None:
             "paging": {"start": 0, "count": 50, "links": []},
         },
     )
-    result = lookup_since(channel(), Post(text="Fresh (bread)"), FIRST)
+    result = lookup(channel(), Post(text="Fresh (bread)"), first_attempt_at=FIRST)
     assert isinstance(result, Found)
     assert result.receipt.url == "https://www.linkedin.com/feed/update/urn:li:share:1"
 
@@ -54,8 +54,8 @@ def test_an_older_identical_post_is_not_ours(httpx_mock: HTTPXMock) -> None:
         url=f"{LIST}&start=0",
         json={"elements": [element("urn:li:share:1", "Fresh bread", FIRST - 10)]},
     )
-    assert lookup_since(channel(), Post(text="Fresh bread"), FIRST) == Absent()
+    assert lookup(channel(), Post(text="Fresh bread"), first_attempt_at=FIRST) == Absent()
 
 
 def test_unknown_without_the_first_attempt() -> None:
-    assert isinstance(lookup_since(channel(), Post(text="x"), None), Unknown)
+    assert isinstance(lookup(channel(), Post(text="x"), first_attempt_at=0.0), Unknown)

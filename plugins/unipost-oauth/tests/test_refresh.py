@@ -9,8 +9,7 @@ import httpx
 import pytest
 from unipost_oauth import OAuth2App, TokenHolder, oauth_error
 
-from unipost.channel import Pause
-from unipost.errors import Ambiguous, AuthFailed, NotSent, Permanent, RateLimited
+from unipost.plugin import Ambiguous, AuthFailed, NotSent, Pause, Permanent, RateLimited, Transient
 
 TOKEN_URL = "https://auth.example/token"
 APP = OAuth2App(token_url=TOKEN_URL, client_id="cid", client_secret="csecret")
@@ -96,16 +95,30 @@ def test_a_401_refreshes_once_and_resends() -> None:
     assert answer(flow, final) == ("done", final)
 
 
-def test_two_deliveries_share_one_refresh() -> None:
-    """The second finds a refresh under way, pauses, then uses its result: r1 is sent once."""
+def test_two_deliveries_never_refresh_twice() -> None:
+    """The second finds a refresh under way and comes back later: r1 is sent once."""
     tokens, stored = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
     first = tokens.bearer(clock)
     second = tokens.bearer(clock)
     assert next(first).url == TOKEN_URL
-    assert isinstance(next(second), Pause)
+    with pytest.raises(Transient) as caught:
+        next(second)
+    assert caught.value.retry_after == 1.0
     assert answer(first, token_response("a2", "r2")) == ("done", "a2")
-    assert answer(second, httpx.Response(200)) == ("done", "a2")
+    with pytest.raises(StopIteration) as stop:
+        next(tokens.bearer(clock))  # the next try uses the new token, no request
+    assert stop.value.value == "a2"
     assert len(stored) == 1
+
+
+def test_send_can_pause_before_a_poll() -> None:
+    tokens, _ = holder(access_token="a1")
+    flow = tokens.send(
+        clock, lambda t: httpx.Request("GET", f"https://api.example/s?t={t}"), pause=5
+    )
+    step = next(flow)
+    assert isinstance(step, Pause)
+    assert (step.seconds, step.then.url.params["t"]) == (5, "a1")
 
 
 def test_a_spent_refresh_token_is_never_sent_again() -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pytest_httpx import HTTPXMock
-from unipost_oauth.testing import lookup_since
 from unipost_pinterest import PinterestChannel
 
 from unipost import Media, Post
 from unipost.channel import Absent, Found
-from unipost.testing import png
+from unipost.testing import lookup, png
 
 from .conftest import API
 
@@ -46,7 +45,7 @@ def test_found_since_the_first_attempt(httpx_mock: HTTPXMock) -> None:
             "bookmark": None,
         },
     )
-    result = lookup_since(channel(), POST, FIRST)
+    result = lookup(channel(), POST, first_attempt_at=FIRST)
     assert isinstance(result, Found)
     assert result.receipt.platform_id == "2"
 
@@ -55,4 +54,4 @@ def test_an_older_pin_is_not_ours(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         url=PINS, json={"items": [pin(1, "2027-01-15T07:59:00")], "bookmark": "next"}
     )
-    assert lookup_since(channel(), POST, FIRST) == Absent()
+    assert lookup(channel(), POST, first_attempt_at=FIRST) == Absent()

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_httpx import HTTPXMock
-from unipost_oauth.testing import lookup_since
 from unipost_x import XChannel
 
 from unipost import Post
 from unipost.channel import Absent, Found, Unknown
+from unipost.testing import lookup
 
 from .conftest import API, SPEC, TOKEN
 
@@ -52,8 +52,10 @@ def test_finds_the_post_made_since_the_first_attempt(httpx_mock: HTTPXMock) -> N
             }
         ),
     )
-    result = lookup_since(
-        XChannel(access_token=TOKEN), Post(text="Fresh bread", link="https://bakery.example"), FIRST
+    result = lookup(
+        XChannel(access_token=TOKEN),
+        Post(text="Fresh bread", link="https://bakery.example"),
+        first_attempt_at=FIRST,
     )
     assert result == Found(result.receipt)  # type: ignore[union-attr]
     assert result.receipt.platform_id == "8"  # type: ignore[union-attr]
@@ -70,11 +72,14 @@ def test_an_older_post_with_the_same_text_is_not_ours(httpx_mock: HTTPXMock) -> 
         url=f"{TIMELINE}?{QUERY}",
         json=page({"id": "5", "text": "Fresh bread", "created_at": "2027-01-15T07:59:59.000Z"}),
     )
-    assert lookup_since(XChannel(access_token=TOKEN), Post(text="Fresh bread"), FIRST) == Absent()
+    assert (
+        lookup(XChannel(access_token=TOKEN), Post(text="Fresh bread"), first_attempt_at=FIRST)
+        == Absent()
+    )
 
 
 def test_without_the_first_attempt_time_it_is_unknown() -> None:
-    result = lookup_since(XChannel(access_token=TOKEN), Post(text="Fresh bread"), None)
+    result = lookup(XChannel(access_token=TOKEN), Post(text="Fresh bread"), first_attempt_at=0.0)
     assert isinstance(result, Unknown)
 
 
@@ -93,5 +98,5 @@ def test_too_many_pages_is_unknown(httpx_mock: HTTPXMock) -> None:
         ),
         is_reusable=True,
     )
-    result = lookup_since(XChannel(access_token=TOKEN), Post(text="Fresh bread"), FIRST)
+    result = lookup(XChannel(access_token=TOKEN), Post(text="Fresh bread"), first_attempt_at=FIRST)
     assert isinstance(result, Unknown)

@@ -17,27 +17,30 @@ import attrs
 import httpx
 from unipost_oauth import OAuth2App, TokenHolder, hook_store, oauth_error
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
+    AuthFailed,
     Capabilities,
     Change,
     Channel,
+    ConfigurationError,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     Limit,
     LookupResult,
     Overflow,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
     Unknown,
+    json_object,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import AuthFailed, ConfigurationError, DeliveryError, Permanent
-from unipost.models import Post
 from unipost_google_business._errors import classify_google
 from unipost_google_business._localpost import Details, details, local_post, update_mask
 
@@ -53,7 +56,7 @@ _PAGES = 10
 
 CAPABILITIES = Capabilities(
     text_limit=1500,
-    text_unit=textmod.TextUnit.CHARACTERS,
+    text_unit=TextUnit.CHARACTERS,
     overflow=Overflow.TRUNCATE,
     max_media=1,
     media_types=frozenset({"image/jpeg", "image/png"}),
@@ -245,8 +248,8 @@ class GoogleBusinessChannel(Channel):
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
         """The location's local posts since the first attempt, matched on the summary."""
-        since = getattr(ctx, "first_attempt_at", None)
-        if since is None:
+        since = ctx.first_attempt_at
+        if since <= 0:
             return Unknown("the time of the first attempt is not known")
         if prepared.post.revision > 1:
             return Unknown("an edit patches in place; a repeated patch is harmless")
@@ -287,9 +290,7 @@ class GoogleBusinessChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         url = str(response.request.url)
         if url.startswith((self.token_url, TOKENINFO_URL)):
             return oauth_error(response, now=now)

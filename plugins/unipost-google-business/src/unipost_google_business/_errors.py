@@ -13,8 +13,11 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status
-from unipost.errors import DeliveryError, Permanent
+from unipost.plugin import (
+    DeliveryError,
+    Permanent,
+    error_for_status,
+)
 
 __all__ = ["classify_google"]
 

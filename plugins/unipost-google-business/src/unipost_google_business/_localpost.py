@@ -26,8 +26,10 @@ from typing import Any
 
 import attrs
 
-from unipost.errors import ContentRejected
-from unipost.models import Post
+from unipost.plugin import (
+    ContentRejected,
+    Post,
+)
 
 __all__ = ["ACTIONS", "TITLE_LIMIT", "Details", "details"]
 

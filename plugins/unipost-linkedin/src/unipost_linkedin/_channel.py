@@ -19,27 +19,31 @@ import attrs
 import httpx
 from unipost_oauth import OAuth2App, TokenHolder, hook_store, oauth_error
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
+    AuthFailed,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     LookupResult,
+    Media,
     Overflow,
-    Pause,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
+    Transient,
     Unknown,
+    json_object,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import AuthFailed, ContentRejected, DeliveryError, Permanent, Transient
-from unipost.models import Media, Post
 from unipost_linkedin._errors import classify_linkedin
 from unipost_linkedin._little import escape
 
@@ -59,7 +63,7 @@ _PAGES = 10
 
 CAPABILITIES = Capabilities(
     text_limit=3000,
-    text_unit=textmod.TextUnit.CHARACTERS,
+    text_unit=TextUnit.CHARACTERS,
     overflow=Overflow.TRUNCATE,
     max_media=20,
     media_types=MEDIA_TYPES,
@@ -236,14 +240,15 @@ class LinkedInChannel(Channel):
                 content=content,
             ),
         )
+        wait: float | None = None  # the first look is at once
         for delay in _POLLS:
-            response = yield from self._tokens.send(ctx.now, self.image_request(urn))
+            response = yield from self._tokens.send(ctx.now, self.image_request(urn), pause=wait)
             status = json_object(response).get("status")
             if status == "AVAILABLE":
                 return urn
             if status in ("FAILED", "PROCESSING_FAILED"):
                 raise Permanent(f"LinkedIn could not process image {urn}")
-            yield Pause(delay)
+            wait = delay
         raise Transient(f"LinkedIn is still processing image {urn}; try again later")
 
     @staticmethod
@@ -275,8 +280,8 @@ class LinkedInChannel(Channel):
         Needs read access to the author's posts (``r_organization_social`` for a
         page; ``r_member_social`` for a member, which LinkedIn grants rarely).
         """
-        since = getattr(ctx, "first_attempt_at", None)
-        if since is None:
+        since = ctx.first_attempt_at
+        if since <= 0:
             return Unknown("the time of the first attempt is not known")
         wanted = prepared.payload.get("commentary", escape(prepared.text))
         for page in range(_PAGES):
@@ -349,9 +354,7 @@ class LinkedInChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         if str(response.request.url).startswith(self.oauth_url):
             return oauth_error(response, now=now)
         return classify_linkedin(response, now=now, channel_id=self.id, version=self.version)

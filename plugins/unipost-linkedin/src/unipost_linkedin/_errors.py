@@ -15,8 +15,15 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after
-from unipost.errors import DeliveryError, DuplicateSignal, Forbidden, QuotaExhausted, RateLimited
+from unipost.plugin import (
+    DeliveryError,
+    DuplicateSignal,
+    Forbidden,
+    QuotaExhausted,
+    RateLimited,
+    error_for_status,
+    parse_retry_after,
+)
 
 __all__ = ["classify_linkedin", "existing_urn"]
 

@@ -14,7 +14,7 @@ import attrs
 import httpx
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client
 
-from unipost.channel import secret
+from unipost.plugin import secret
 
 __all__ = ["OAuth1Credentials", "sign"]
 

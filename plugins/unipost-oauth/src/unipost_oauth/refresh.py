@@ -17,18 +17,23 @@ from typing import Any
 import attrs
 import httpx
 
-from unipost.channel import Flow, Pause
-from unipost.classify import error_for_status
-from unipost.errors import AuthFailed, DeliveryError, Permanent, Transient
-from unipost.redact import register_secret
+from unipost.plugin import (
+    AuthFailed,
+    DeliveryError,
+    Flow,
+    Pause,
+    Permanent,
+    Transient,
+    error_for_status,
+    register_secret,
+)
 
 __all__ = ["REFRESH_MARGIN", "OAuth2App", "Store", "TokenHolder", "oauth_error"]
 
 #: Refresh this many seconds before the platform's stated expiry.
 REFRESH_MARGIN = 120.0
-#: How long a delivery waits for another one's refresh, and how often it looks.
-_WAIT_STEP = 0.5
-_WAIT_STEPS = 60
+#: When another delivery is refreshing the same tokens, try again this much later.
+_BUSY_RETRY = 1.0
 
 #: Receives renewed credentials (``access_token``, ``refresh_token``, ``expires_at``...).
 Store = Callable[[Mapping[str, Any]], bool]
@@ -133,14 +138,14 @@ class TokenHolder:
         ``stale`` is the access token the caller found wanting; if another
         delivery already replaced it, that newer token is used as it is.
         """
-        for _ in range(_WAIT_STEPS):
-            if not self._refreshing:
-                break
-            yield Pause(_WAIT_STEP)
         if self.access_token and self.access_token != stale:
             return self.access_token
         if self._refreshing:
-            raise Transient("another delivery is still refreshing the access token")
+            # Never a second refresh with the same token: come back when the first is done.
+            raise Transient(
+                "another delivery of this account is refreshing its access token",
+                retry_after=_BUSY_RETRY,
+            )
         if not self.can_refresh or self.app is None or self.refresh_token is None:
             raise AuthFailed(
                 "the access token expired and no unused refresh token is configured; "
@@ -157,7 +162,6 @@ class TokenHolder:
                 if not error.may_have_applied and not isinstance(error, AuthFailed):
                     self._spent.discard(sent)  # never reached, or refused unprocessed (429, 503)
                 raise
-            assert response is not None
             self._accept(response, now())
             if self.refresh_token == sent:
                 self._spent.discard(sent)  # no new one came back: the platform kept this one
@@ -194,22 +198,27 @@ class TokenHolder:
             self.stored = bool(self.store(renewed))
 
     def send(
-        self, now: Callable[[], float], build: Callable[[str], httpx.Request]
+        self,
+        now: Callable[[], float],
+        build: Callable[[str], httpx.Request],
+        *,
+        pause: float | None = None,
     ) -> Flow[httpx.Response]:
         """The httpx-``Auth``-like step: ``build(token)`` sent with a fresh token.
 
-        A 401 (the token was revoked or expired early) is answered by one
-        refresh and one resend; a 401 was not applied, so resending is safe.
+        ``pause`` waits that long first (polling). A 401 (the token was revoked
+        or expired early) is answered by one refresh and one resend; a 401 was
+        not applied, so resending is safe.
         """
         token = yield from self.bearer(now)
         try:
-            response = yield build(token)
+            request = build(token)
+            response = yield request if pause is None else Pause(pause, then=request)
         except AuthFailed:
             if not (self.can_refresh or self._refreshing or self.access_token != token):
                 raise
             token = yield from self.refresh(now, stale=token)
             response = yield build(token)
-        assert response is not None
         return response
 
     def expiry_note(self, now: float) -> str:

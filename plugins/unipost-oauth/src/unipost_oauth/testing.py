@@ -183,38 +183,3 @@ class OpenAPI:
             raise AssertionError(f"{name}: no check for {media} bodies")
         self._check(instance, schema, name)
         return name
-
-
-def lookup_since(channel: Any, post: Any, first_attempt_at: float | None) -> Any:
-    """Run ``channel``'s lookup once as the dispatcher would after an attempt at
-    ``first_attempt_at`` (epoch seconds): the lookup may accept only posts created since."""
-    import asyncio
-
-    import attrs
-
-    from unipost._http import HttpPool
-    from unipost.channel import Context, Prepared
-    from unipost.testing import make_context
-
-    context_type = Context
-    if "first_attempt_at" not in attrs.fields_dict(Context):  # until the core's Context has it
-
-        @attrs.define(kw_only=True)
-        class _AttemptContext(Context):
-            first_attempt_at: float | None = None
-
-        context_type = _AttemptContext
-
-    async def run() -> Any:
-        pool = HttpPool()
-        try:
-            base = make_context(channel, pool=pool)
-            fields = {f.name: getattr(base, f.name) for f in attrs.fields(Context) if f.init}
-            fields["first_attempt_at"] = first_attempt_at
-            ctx = context_type(**fields)
-            prepared = post if isinstance(post, Prepared) else channel.prepare(post)
-            return await channel.lookup(prepared, ctx)
-        finally:
-            await pool.aclose()
-
-    return asyncio.run(run())

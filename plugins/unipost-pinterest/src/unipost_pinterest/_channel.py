@@ -18,27 +18,30 @@ import attrs
 import httpx
 from unipost_oauth import OAuth2App, TokenHolder, hook_store, oauth_error
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     Limit,
     LookupResult,
     Overflow,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
     Unknown,
+    error_for_status,
+    json_object,
     secret,
 )
-from unipost.classify import error_for_status, json_object
-from unipost.errors import ContentRejected, DeliveryError, Permanent
-from unipost.models import Post
 
 __all__ = ["PinterestChannel"]
 
@@ -51,7 +54,7 @@ _PAGES = 10
 
 CAPABILITIES = Capabilities(
     text_limit=800,
-    text_unit=textmod.TextUnit.CHARACTERS,
+    text_unit=TextUnit.CHARACTERS,
     overflow=Overflow.TRUNCATE,
     max_media=1,
     media_types=frozenset({"image/jpeg", "image/png"}),
@@ -192,8 +195,8 @@ class PinterestChannel(Channel):
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
         """The board's pins (``GET /v5/boards/{id}/pins``), newest first, back to the first attempt."""
-        since = getattr(ctx, "first_attempt_at", None)
-        if since is None:
+        since = ctx.first_attempt_at
+        if since <= 0:
             return Unknown("the time of the first attempt is not known")
         body = self.pin_body(prepared)
         bookmark: str | None = None
@@ -252,9 +255,7 @@ class PinterestChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """``{"code", "message"}`` bodies, by status."""
         if response.request.url.path.endswith("/oauth/token"):
             return oauth_error(response, now=now)

@@ -17,32 +17,32 @@ import attrs
 import httpx
 from unipost_oauth import OAuth2App, TokenHolder, hook_store, oauth_error
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
+    Ambiguous,
+    AuthFailed,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
+    Forbidden,
     Idempotency,
     Limit,
+    Media,
     Overflow,
-    Pause,
+    Post,
     Prepared,
+    RateLimited,
     Receipt,
+    TextUnit,
+    Transient,
+    count,
+    error_for_status,
+    json_object,
     secret,
 )
-from unipost.classify import error_for_status, json_object
-from unipost.errors import (
-    Ambiguous,
-    AuthFailed,
-    ContentRejected,
-    DeliveryError,
-    Forbidden,
-    RateLimited,
-    Transient,
-)
-from unipost.models import Media, Post
 from unipost_tiktok._errors import classify_tiktok, fail_reason_error
 
 __all__ = ["TikTokChannel"]
@@ -63,7 +63,7 @@ _WORKING = ("PROCESSING_UPLOAD", "PROCESSING_DOWNLOAD")
 
 CAPABILITIES = Capabilities(
     text_limit=2200,
-    text_unit=textmod.TextUnit.UTF16_UNITS,
+    text_unit=TextUnit.UTF16_UNITS,
     overflow=Overflow.TRUNCATE,
     max_media=35,
     media_types=PHOTO_TYPES | VIDEO_TYPES,
@@ -152,7 +152,7 @@ class TikTokChannel(Channel):
                     f"{where}[{index}]", f"over {PHOTO_BYTES} bytes", "compress the photo"
                 )
         title = prepared.post.title
-        if not videos and title and textmod.count(title, textmod.TextUnit.UTF16_UNITS) > 90:
+        if not videos and title and count(title, TextUnit.UTF16_UNITS) > 90:
             raise ContentRejected(
                 f"{self.id}.title",
                 f"photo titles take {PHOTO_TITLE_LIMIT} characters",
@@ -317,9 +317,10 @@ class TikTokChannel(Channel):
         for delay in POLL_DELAYS:
             if ctx.remaining() < delay:
                 break
-            yield Pause(delay)
             try:
-                response = yield from self._tokens.send(ctx.now, self.status_request(publish_id))
+                response = yield from self._tokens.send(
+                    ctx.now, self.status_request(publish_id), pause=delay
+                )
             except (Transient, RateLimited):
                 continue  # a missed look; the next one may answer
             data = json_object(response).get("data") or {}
@@ -372,9 +373,7 @@ class TikTokChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         url = response.request.url
         if url.path == TOKEN_PATH:
             if response.status_code < 400:

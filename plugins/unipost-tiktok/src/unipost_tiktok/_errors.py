@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after
-from unipost.errors import (
+from unipost.plugin import (
     AuthFailed,
     DeliveryError,
     Forbidden,
@@ -21,6 +20,8 @@ from unipost.errors import (
     QuotaExhausted,
     RateLimited,
     Transient,
+    error_for_status,
+    parse_retry_after,
 )
 
 __all__ = ["classify_tiktok", "fail_reason_error"]

@@ -18,27 +18,31 @@ import attrs
 import httpx
 from unipost_oauth import OAuth1Credentials, OAuth2App, TokenHolder, hook_store, oauth_error, sign
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
     Capabilities,
     Change,
     Channel,
+    ConfigurationError,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     Limit,
     LookupResult,
     Overflow,
+    Pause,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
     Unknown,
+    json_object,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import ConfigurationError, ContentRejected, DeliveryError, Permanent
-from unipost.models import Post
 from unipost_x._errors import classify_x
 from unipost_x._media import ALT_TEXT_LIMIT, Uploader
 
@@ -57,7 +61,7 @@ _URL = re.compile(r"https?://\S+")
 
 CAPABILITIES = Capabilities(
     text_limit=280,
-    text_unit=textmod.TextUnit.X_WEIGHTED,
+    text_unit=TextUnit.X_WEIGHTED,
     url_length=23,
     overflow=Overflow.SPLIT,
     threads=True,
@@ -202,14 +206,18 @@ class XChannel(Channel):
         )
 
     def send(
-        self, build: Callable[[str | None], httpx.Request], now: Callable[[], float]
+        self,
+        build: Callable[[str | None], httpx.Request],
+        now: Callable[[], float],
+        *,
+        pause: float | None = None,
     ) -> Flow[httpx.Response]:
-        """Send ``build(token)`` authorised: a fresh bearer, or an OAuth 1.0a signature."""
+        """Send ``build(token)`` authorised (a fresh bearer, or an OAuth 1.0a signature),
+        after ``pause`` seconds when given."""
         if self.oauth1:
-            response = yield sign(build(None), self._credentials())
-            assert response is not None
-            return response
-        return (yield from self._tokens.send(now, build))
+            request = sign(build(None), self._credentials())
+            return (yield request if pause is None else Pause(pause, then=request))
+        return (yield from self._tokens.send(now, build, pause=pause))
 
     def tweet_body(
         self, prepared: Prepared, index: int, media_ids: list[str], reply_to: str | None
@@ -230,7 +238,12 @@ class XChannel(Channel):
         )
 
     def uploader(self, ctx: Context) -> Uploader:
-        return Uploader(self.base_url, lambda build: self.send(build, ctx.now), self._headers)
+        def send(
+            build: Callable[[str | None], httpx.Request], *, pause: float | None = None
+        ) -> Flow[httpx.Response]:
+            return self.send(build, ctx.now, pause=pause)
+
+        return Uploader(self.base_url, send, self._headers)
 
     def _url(self, tweet_id: str) -> str:
         who = self.username or self._me.get("username")
@@ -286,8 +299,8 @@ class XChannel(Channel):
         ``GET /2/users/{id}/tweets`` with ``start_time`` at the first attempt,
         paged to the end; only posts created at or after it can be ours.
         """
-        since = getattr(ctx, "first_attempt_at", None)
-        if since is None:
+        since = ctx.first_attempt_at
+        if since <= 0:
             return Unknown("the time of the first attempt is not known")
         me = yield from self._me_flow(ctx)
         wanted = _without_urls(prepared.parts[0])
@@ -334,9 +347,7 @@ class XChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: float | None = None
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """Token-endpoint answers by RFC 6749; the rest by X's problem documents."""
         if response.request.url.path == TOKEN_PATH:
             return oauth_error(response, now=now)

@@ -13,8 +13,14 @@ from collections.abc import Mapping
 
 import httpx
 
-from unipost.classify import error_for_status, parse_retry_after
-from unipost.errors import DeliveryError, DuplicateSignal, QuotaExhausted, RateLimited
+from unipost.plugin import (
+    DeliveryError,
+    DuplicateSignal,
+    QuotaExhausted,
+    RateLimited,
+    error_for_status,
+    parse_retry_after,
+)
 
 __all__ = ["classify_x", "problem_text"]
 

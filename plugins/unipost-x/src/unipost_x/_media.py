@@ -7,14 +7,11 @@ Requests are built here and sent through the channel's authorised ``send``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from unipost.channel import Flow, Pause
-from unipost.classify import json_object
-from unipost.errors import Permanent, Transient
-from unipost.models import Media
+from unipost.plugin import Flow, Media, Permanent, Transient, json_object
 
 __all__ = ["ALT_TEXT_LIMIT", "CHUNK_BYTES", "Uploader", "category"]
 
@@ -22,7 +19,13 @@ CHUNK_BYTES = 4 * 1024 * 1024  # an APPEND segment; X takes up to 5 MB
 ALT_TEXT_LIMIT = 1000
 _POLLS = 40
 
-Send = Callable[[Callable[[str | None], httpx.Request]], Flow[httpx.Response]]
+Build = Callable[[str | None], httpx.Request]
+
+
+class Send(Protocol):
+    """The channel's authorised send: ``build(auth)``, after ``pause`` seconds when given."""
+
+    def __call__(self, build: Build, *, pause: float | None = None) -> Flow[httpx.Response]: ...
 
 
 def category(media: Media) -> str:
@@ -123,7 +126,7 @@ class Uploader:
                 error = info.get("error")
                 detail = error.get("message") if isinstance(error, Mapping) else None
                 raise Permanent(f"X could not process media {media_id}: {detail or 'failed'}")
-            yield Pause(float(info.get("check_after_secs") or 1))
-            response = yield from self.send(self.status_request(media_id))
+            wait = float(info.get("check_after_secs") or 1)
+            response = yield from self.send(self.status_request(media_id), pause=wait)
             data = _data(response)
         raise Transient(f"X is still processing media {media_id}; try again later")
