@@ -65,6 +65,7 @@ CAPABILITIES = Capabilities(
     title=True,
     idempotency=Idempotency.LOOKUP,
     limits=(Limit(rate=10, per=60.0, name="edits-per-profile"),),
+    health_check=True,  # check() reads tokeninfo and one local post
 )
 
 

@@ -63,6 +63,7 @@ CAPABILITIES = Capabilities(
     hashtags=True,
     idempotency=Idempotency.LOOKUP,
     limits=(Limit(rate=100, per=1.0, name="per-user-second"),),
+    health_check=True,  # check() reads the account and the board
 )
 
 

@@ -72,6 +72,7 @@ CAPABILITIES = Capabilities(
     hashtags=True,
     idempotency=Idempotency.LOOKUP,
     limits=(Limit(rate=100, per=900.0, name="create-15min"),),
+    health_check=True,  # check() is GET /2/users/me
 )
 
 
@@ -338,6 +339,7 @@ class XChannel(Channel):
 
     def check_flow(self, ctx: Context) -> Flow[str]:
         """Who the credentials belong to, and when the OAuth 2.0 tokens lapse."""
+        self._me.clear()  # a breaker probe must really ask X
         me = yield from self._me_flow(ctx)
         who = f"@{me['username']} (id {me['id']})"
         if self.oauth1:
