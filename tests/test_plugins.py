@@ -426,6 +426,32 @@ def test_a_failing_secret_store_is_named(unipost_host: PluginHost, tmp_path: Pat
     assert "vault sealed" in str(caught.value)
 
 
+def test_hook_store_credentials(unipost_host: PluginHost) -> None:
+    """Renewed credentials go to the first store that takes them; none: False."""
+    assert unipost_host.store_credentials("x", "x-shop", {"refresh_token": "r1"}) is False
+    kept: list[tuple[str, str, dict[str, Any]]] = []
+
+    class Vault:
+        @unipost.hookimpl
+        def unipost_store_credentials(
+            self, channel: str, account: str, values: Mapping[str, Any]
+        ) -> bool:
+            kept.append((channel, account, dict(values)))
+            return True
+
+    class Broken:
+        @unipost.hookimpl
+        def unipost_store_credentials(self, account: str) -> bool:
+            raise ConnectionError("vault sealed")
+
+    unipost_host.register_plugin(Vault(), "vault")
+    assert unipost_host.store_credentials("x", "x-shop", {"refresh_token": "r2"}) is True
+    assert kept == [("x", "x-shop", {"refresh_token": "r2"})]
+    unipost_host.register_plugin(Broken(), "sealed")
+    with pytest.raises(PluginError, match="sealed"):
+        unipost_host.store_credentials("x", "x-shop", {"refresh_token": "r3"})
+
+
 def test_hook_publish_event(unipost_host: PluginHost, caplog: pytest.LogCaptureFixture) -> None:
     seen: list[Event] = []
 
@@ -472,6 +498,7 @@ def test_hookspecs_are_found() -> None:
     assert set(_hooks()) == {
         "unipost_register_channels",
         "unipost_resolve_credentials",
+        "unipost_store_credentials",
         "unipost_publish_event",
     }
 

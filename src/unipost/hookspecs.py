@@ -1,4 +1,4 @@
-"""The three hooks a plugin can implement. They register or answer; they never do I/O.
+"""The hooks a plugin can implement. They register or answer; they never do I/O.
 
 Implement them with ``@unipost.hookimpl`` in a module named by an entry point
 in the ``unipost`` group (see ``docs/writing-a-plugin.md``).
@@ -39,6 +39,15 @@ def unipost_resolve_credentials(
 ) -> Mapping[str, Any] | None:
     """Return settings (tokens, passwords) for channel type ``channel`` configured as
     ``account``, from your own secret store; None lets the next plugin answer."""
+
+
+@_hookspec(firstresult=True)
+def unipost_store_credentials(channel: str, account: str, values: Mapping[str, Any]) -> bool | None:
+    """Keep credentials a channel renewed itself (a rotated OAuth refresh token) in your
+    secret store, so the next process resolves the new ones; return True when stored.
+
+    The write twin of ``unipost_resolve_credentials``: a rotated refresh token is
+    valid once, so losing it means the account must be authorized again."""
 
 
 @_hookspec

@@ -241,6 +241,23 @@ class PluginHost:
             ) from exc
         return cast("Mapping[str, Any] | None", answer)
 
+    def store_credentials(self, channel: str, account: str, values: Mapping[str, Any]) -> bool:
+        """Hand renewed credentials to ``unipost_store_credentials``; False when none stored them."""
+        self.load()
+        offered: dict[str, Any] = {"channel": channel, "account": account, "values": values}
+        for impl in reversed(self._pm.hook.unipost_store_credentials.get_hookimpls()):
+            try:
+                stored = impl.function(**{k: v for k, v in offered.items() if k in impl.argnames})
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed to store renewed credentials for "
+                    f"channels.{account}: {exc!r}",
+                    distribution=impl.plugin_name,
+                ) from exc
+            if stored:
+                return True
+        return False
+
     def observers(self) -> list[Callable[..., object]]:
         """The ``unipost_publish_event`` hook as one observer (none when no plugin implements it).
 
