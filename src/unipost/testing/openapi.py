@@ -72,7 +72,7 @@ class OpenAPI:
         return result
 
     def _check(self, instance: Any, schema: Mapping[str, Any]) -> None:
-        import jsonschema
+        import jsonschema  # type: ignore[import-untyped]
 
         validator = jsonschema.Draft7Validator(
             _nullable(self._schema(schema)), registry=self.registry
@@ -156,9 +156,10 @@ class OpenAPI:
         _template, operation = self.operation(method, path)
         responses = operation["responses"]
         response = self._resolve(responses.get(str(status)) or responses["default"])
-        schema = response.get("schema")  # 2.0
+        schema: Any = response.get("schema")  # 2.0
         if schema is None:
-            content = response.get("content", {})
-            schema = next(iter(content.values()), {}).get("schema")
+            content: Mapping[str, Any] = response.get("content", {})
+            media: Mapping[str, Any] = next(iter(content.values()), {})
+            schema = media.get("schema")
         assert schema is not None, f"no schema for {status} of {method} {path}"
         self._check(body, schema)
