@@ -10,8 +10,6 @@ the footer, and unipost never writes an unsubscribe mechanism of its own.
 from __future__ import annotations
 
 import html
-from typing import ClassVar
-
 import attrs
 
 from unipost import text as textmod
@@ -105,25 +103,26 @@ def render_email(
 @attrs.frozen(kw_only=True)
 class MailingChannel(Channel):
     """Base of the mailing-service channels: ``prepare`` puts an :class:`EmailContent` in
-    ``payload["email"]``. Subclasses set the service's unsubscribe merge tags as footer."""
-
-    #: the service's own unsubscribe link, as its merge tag (``*|UNSUB|*``, ``{{ unsubscribe }}``)
-    footer_html: ClassVar[str] = ""
-    footer_text: ClassVar[str] = ""
+    ``payload["email"]``. Subclasses return the service's unsubscribe merge tags as footer."""
 
     button_label: str = "Read more"
+
+    def footer(self) -> tuple[str, str]:
+        """HTML and text footer: the service's own unsubscribe link, as its merge tag."""
+        return "", ""
 
     def link_suffix(self, post: Post, body: str) -> str:
         return ""  # the link becomes the button, not a bare URL in the text
 
     def prepare(self, post: Post) -> Prepared:
         prepared = super().prepare(post)
+        footer_html, footer_text = self.footer()
         content, changes = render_email(
             prepared.post,
             prepared.text,
             button=self.button_label,
-            footer_html=self.footer_html,
-            footer_text=self.footer_text,
+            footer_html=footer_html,
+            footer_text=footer_text,
         )
         return attrs.evolve(
             prepared,
