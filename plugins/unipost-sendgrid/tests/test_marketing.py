@@ -113,7 +113,7 @@ def test_single_send_body(httpx_mock: Any) -> None:
 
 
 def test_a_lost_schedule_answer_sends_exactly_once(
-    httpx_mock: Any, unipost_dispatcher: Any, unipost_clock: Any
+    httpx_mock: Any, unipost_dispatcher: Any, unipost_clock: Any, unipost_recorder: Any
 ) -> None:
     fake = FakeSingleSends(lose_schedule=1)
     fake.install(httpx_mock)
@@ -122,6 +122,7 @@ def test_a_lost_schedule_answer_sends_exactly_once(
     dispatcher.drain(until=unipost_clock.now() + 3600)
     outcome = dispatcher.report("storm")["news"]
     assert outcome.ok, str(dispatcher.report("storm"))
+    assert "ambiguous" in unipost_recorder.names()  # the answer to "schedule" was lost
     assert fake.scheduled == 1
     assert len(fake.items) == 1
 

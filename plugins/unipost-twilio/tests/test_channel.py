@@ -264,7 +264,7 @@ def test_api_key_credentials(httpx_mock: Any) -> None:
 
 
 def test_a_lost_answer_in_a_batch_sends_each_recipient_exactly_once(
-    httpx_mock: Any, unipost_dispatcher: Any, unipost_clock: Any
+    httpx_mock: Any, unipost_dispatcher: Any, unipost_clock: Any, unipost_recorder: Any
 ) -> None:
     twilio = FakeTwilio(unipost_clock, lose=(B,))
     twilio.install(httpx_mock)
@@ -275,6 +275,7 @@ def test_a_lost_answer_in_a_batch_sends_each_recipient_exactly_once(
     assert not report["sms"].ok  # publish() returned while the answer was in doubt
     outcome = dispatcher.report("storm")["sms"]
     assert outcome.ok, str(dispatcher.report("storm"))
+    assert "ambiguous" in unipost_recorder.names()
     assert [twilio.sent_to(n) for n in (A, B, C)] == [1, 1, 1]
     assert twilio.posts == 3
 

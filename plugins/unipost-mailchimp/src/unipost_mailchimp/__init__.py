@@ -1,0 +1,18 @@
+"""unipost channel for Mailchimp: install it and ``type = "mailchimp"`` is available."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import unipost
+from unipost_mailchimp._channel import MailchimpChannel
+
+if TYPE_CHECKING:
+    from unipost.plugins import Register
+
+__all__ = ["MailchimpChannel", "unipost_register_channels"]
+
+
+@unipost.hookimpl
+def unipost_register_channels(register: Register) -> None:
+    register(MailchimpChannel)
