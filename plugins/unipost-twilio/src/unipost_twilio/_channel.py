@@ -26,7 +26,6 @@ from unipost.channel import (
     Absent,
     Capabilities,
     Change,
-    Channel,
     Context,
     Flow,
     Found,
@@ -49,7 +48,8 @@ from unipost.errors import (
     RateLimited,
 )
 from unipost.models import Post
-from unipost.recipients import Recipient, load_recipients, normalize_phone
+from unipost.recipients import Recipient, normalize_phone
+from unipost.sms import SmsChannel
 from unipost_twilio._quiet import QuietHours, zone
 
 __all__ = ["TwilioSmsChannel"]
@@ -85,10 +85,6 @@ def _pattern(regex: re.Pattern[str], example: str) -> Callable[[Any, Any, Any], 
             raise ValueError(f"{attribute.name} must look like {example}, not {value[:6]}…")
 
     return check
-
-
-def _numbers(value: Any) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(str(v) for v in value or ())
 
 
 def _from_number(value: str | None) -> str | None:
@@ -131,7 +127,7 @@ def _error_body(response: httpx.Response) -> tuple[int | None, str | None]:
 
 
 @attrs.frozen(kw_only=True)
-class TwilioSmsChannel(Channel):
+class TwilioSmsChannel(SmsChannel):
     """SMS (or MMS) to every number in ``to`` and ``recipients_csv``, from a number or a
     Messaging Service. Credentials: Account SID with its Auth Token, or an API key."""
 
@@ -159,18 +155,12 @@ class TwilioSmsChannel(Channel):
     messaging_service_sid: str | None = attrs.field(
         default=None, validator=_pattern(_SERVICE, "MG + 32 hex digits")
     )
-    to: tuple[str, ...] = attrs.field(default=(), converter=_numbers)
-    recipients_csv: str | None = None
     status_callback: str | None = None
     mms: bool = False
-    max_segments: int = 10
-    opt_out: str | None = None
-    opt_out_countries: tuple[str, ...] = attrs.field(default=(), converter=_numbers)
     quiet_hours: QuietHours | None = attrs.field(default=None, converter=_quiet)
     timezone: str = "UTC"
     native_scheduling: bool = False
     base_url: str = API
-    _recipients: tuple[Recipient, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -180,99 +170,36 @@ class TwilioSmsChannel(Channel):
             raise ValueError("give auth_token, or api_key_sid with api_key_secret")
         if not self.from_number and not self.messaging_service_sid:
             raise ValueError("give from_number or messaging_service_sid (the sender)")
-        if not 1 <= self.max_segments <= 24:
-            raise ValueError("max_segments must be between 1 and 24")
         if self.status_callback and not self.status_callback.startswith("https://"):
             raise ValueError("status_callback must be an https:// URL Twilio can reach")
-        for prefix in self.opt_out_countries:
-            if not re.fullmatch(r"\+[1-9]\d{0,3}", prefix):
-                raise ValueError(f"opt_out_countries: {prefix!r} is not a calling code like +1")
         zone(self.timezone, "timezone")
-        recipients = load_recipients(self.to, self.recipients_csv, kind="phone")
-        if not recipients:
-            raise ValueError(
-                "give recipients: to = ['+15558675310'] or recipients_csv = 'list.csv'"
-            )
-        for recipient in recipients:
+        for recipient in self.recipients:
             if recipient.timezone:
                 zone(recipient.timezone, f"recipients_csv timezone of {recipient.masked}")
-        object.__setattr__(self, "_recipients", recipients)
 
     @property
     def failure_domain(self) -> str:
         """SendGrid and Twilio are one company and one infrastructure: ``twilio``."""
         return "twilio"
 
-    @property
-    def recipients(self) -> tuple[Recipient, ...]:
-        return self._recipients
+    def takes_media(self) -> bool:
+        return self.mms
 
     # -- rendering -------------------------------------------------------
 
-    def _opt_out_suffix(self) -> str:
-        return f"\n{self.opt_out}" if self.opt_out else ""
-
-    def _gets_opt_out(self, number: str) -> bool:
-        if not self.opt_out:
-            return False
-        return not self.opt_out_countries or number.startswith(self.opt_out_countries)
-
     def prepare(self, post: Post) -> Prepared:
-        """Text and link within ``max_segments``; images only as MMS; segments counted."""
-        post = post.for_channel(self.id)
-        dropped = len(post.media) if post.media and not self.mms else 0
-        if dropped:
-            post = attrs.evolve(post, media=(), variants={})
+        """The shared SMS rendering, plus ``SendAt`` when Twilio holds a scheduled post."""
         prepared = super().prepare(post)
-        changes = list(prepared.changes)
-        if dropped:
-            changes.append(
-                Change(kind="media_dropped", detail=f"{dropped} file(s) left out: set mms = true")
-            )
-        tail = self._opt_out_suffix()
-        body = prepared.text
-        if textmod.sms_segments(body + tail).segments > self.max_segments:
-            body = self._fit_segments(prepared.post, tail)
-            changes.append(
-                Change(kind="truncated", detail=f"cut to {self.max_segments} SMS segments")
-            )
-        worst = textmod.sms_segments(body + tail)
-        changes.append(
-            Change(
-                kind="sms_segments",
-                detail=f"{worst.segments} segment(s) per recipient, {worst.cost_driver}",
-            )
-        )
-        if tail:
-            who = ", ".join(self.opt_out_countries) or "every recipient"
-            changes.append(Change(kind="opt_out", detail=f"{self.opt_out!r} added for {who}"))
-        send_at = None
         when = prepared.post.publish_at
-        if self.native_scheduling and when is not None and self.messaging_service_sid:
-            send_at = when.timestamp()
-            changes.append(
-                Change(kind="scheduled", detail=f"Twilio sends it at {_iso(send_at)} (SendAt)")
-            )
-        payload = {"body": body, "segments": worst.segments, "send_at": send_at}
-        return attrs.evolve(prepared, parts=(body,), changes=tuple(changes), payload=payload)
-
-    def _fit_segments(self, post: Post, tail: str) -> str:
-        body, _ = self.compose(post)
-        suffix = self.link_suffix(post, body)
-        unit = textmod.TextUnit.CHARACTERS
-        lo, hi = 1, textmod.count(body, unit)
-        while lo < hi:  # the longest cut whose text, link and opt-out fit the segments
-            mid = (lo + hi + 1) // 2
-            candidate = textmod.truncate(body, mid, unit, suffix=suffix)
-            if textmod.sms_segments(candidate + tail).segments <= self.max_segments:
-                lo = mid
-            else:
-                hi = mid - 1
-        return textmod.truncate(body, lo, unit, suffix=suffix)
-
-    def body_for(self, prepared: Prepared, number: str) -> str:
-        body = str(prepared.payload["body"])
-        return body + self._opt_out_suffix() if self._gets_opt_out(number) else body
+        if not (self.native_scheduling and when is not None and self.messaging_service_sid):
+            return attrs.evolve(prepared, payload={**prepared.payload, "send_at": None})
+        send_at = when.timestamp()
+        change = Change(kind="scheduled", detail=f"Twilio sends it at {_iso(send_at)} (SendAt)")
+        return attrs.evolve(
+            prepared,
+            changes=(*prepared.changes, change),
+            payload={**prepared.payload, "send_at": send_at},
+        )
 
     # -- requests ------------------------------------------------------------
 
@@ -350,7 +277,7 @@ class TwilioSmsChannel(Channel):
         now = ctx.now()
         schedule = prepared.payload.get("send_at")
         results: list[RecipientResult] = []
-        for recipient in self._recipients:
+        for recipient in self.recipients:
             masked = recipient.masked
             if recipient.address in earlier:
                 sid = str(earlier[recipient.address].get("sid"))
@@ -405,7 +332,7 @@ class TwilioSmsChannel(Channel):
         first attempt, at most ``LOOKUP_PAGES`` pages of 1000.
         """
         since = _first_attempt_at(ctx)
-        wanted = {r.address: self.body_for(prepared, r.address) for r in self._recipients}
+        wanted = {r.address: self.body_for(prepared, r.address) for r in self.recipients}
         found: dict[str, Mapping[str, Any]] = {}
         url: str | None = None
         for _page in range(LOOKUP_PAGES):
@@ -442,11 +369,11 @@ class TwilioSmsChannel(Channel):
             return found
         if not found:
             return Absent()
-        if len(found) < len(self._recipients):
+        if len(found) < len(self.recipients):
             return Absent()  # incomplete: the next attempt skips the recipients listed here
         results = [
             RecipientResult(recipient=r.masked, ok=True, platform_id=str(found[r.address]["sid"]))
-            for r in self._recipients
+            for r in self.recipients
         ]
         return Found(self._receipt(results))
 
@@ -462,7 +389,7 @@ class TwilioSmsChannel(Channel):
         sender = self.messaging_service_sid or self.from_number
         return (
             f"Twilio account {account.get('friendly_name')!r} ({account.get('status')}), "
-            f"sending from {sender} to {len(self._recipients)} recipient(s)"
+            f"sending from {sender} to {len(self.recipients)} recipient(s)"
         )
 
     # -- errors ------------------------------------------------------------
