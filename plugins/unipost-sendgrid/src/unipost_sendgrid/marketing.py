@@ -134,7 +134,7 @@ class SendGridMarketingChannel(SendGridChannel):
         ident = str(single_send["id"])
         return Receipt(
             platform_id=ident,
-            url=f"https://mc.sendgrid.com/single-sends/{ident}/stats",
+            url=f"{self.base_url}/v3/marketing/singlesends/{ident}",
             extra={"status": single_send.get("status"), "send_at": single_send.get("send_at")},
         )
 
