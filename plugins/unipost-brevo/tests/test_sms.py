@@ -109,7 +109,7 @@ def test_every_number_refused_is_permanent(httpx_mock: Any) -> None:
     ("settings", "problem"),
     [
         ({"sender": "Corner Bakery Paris"}, "sender: up to 11"),
-        ({"type": "promo"}, "type"),
+        ({"sms_type": "promo"}, "sms_type"),
         ({"to": ["0612345678"]}, "not a phone number"),
     ],
 )

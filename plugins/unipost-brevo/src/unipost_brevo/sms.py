@@ -55,7 +55,7 @@ class BrevoSmsChannel(SmsChannel):
 
     api_key: str = secret()
     sender: str
-    type: str = attrs.field(
+    sms_type: str = attrs.field(
         default="marketing", validator=attrs.validators.in_(("marketing", "transactional"))
     )
     organisation_prefix: str | None = None
@@ -80,7 +80,7 @@ class BrevoSmsChannel(SmsChannel):
             "sender": self.sender,
             "recipient": number.removeprefix("+"),  # "the country code" then the number
             "content": content,
-            "type": self.type,
+            "type": self.sms_type,
             "tag": delivery_key[:64],
             "unicodeEnabled": textmod.sms_segments(content).encoding == "UCS-2",
         }
