@@ -16,6 +16,8 @@ from unipost.testing import ChannelContract, deliver, lookup
 
 from .conftest import API, KEY, FakeBrevo, error
 
+pytest_plugins = ["unipost.testing.pytest_plugin"]
+
 SETTINGS: dict[str, Any] = {
     "api_key": KEY,
     "sender_email": "news@bakery.example",

@@ -16,6 +16,8 @@ from unipost.testing import ChannelContract, check, deliver, lookup
 
 from .conftest import BASE, TOKEN, FakeListmonk, error
 
+pytest_plugins = ["unipost.testing.pytest_plugin"]
+
 SETTINGS: dict[str, Any] = {
     "base_url": BASE + "/api",
     "api_user": "unipost",

@@ -13,8 +13,6 @@ import pytest
 
 from unipost.testing.openapi import OpenAPI
 
-pytest_plugins = ["unipost.testing.pytest_plugin"]
-
 DATA = Path(__file__).parent / "data"
 SPEC = OpenAPI(json.loads((DATA / "mailchimp-structure.json").read_text()), base_path="/3.0")
 ERRORS: dict[str, Any] = json.loads((DATA / "errors.json").read_text())

@@ -10,11 +10,13 @@ import pytest
 from unipost_mailchimp import MailchimpChannel
 
 from unipost import Media, Post
-from unipost.channel import Absent, Found
+from unipost.channel import Absent, Found, Unknown
 from unipost.errors import AuthFailed, ConfigurationError, Permanent, RateLimited
 from unipost.testing import ChannelContract, deliver, lookup
 
 from .conftest import API, KEY, FakeMailchimp, error
+
+pytest_plugins = ["unipost.testing.pytest_plugin"]
 
 SETTINGS: dict[str, Any] = {
     "api_key": KEY,
@@ -170,3 +172,10 @@ def test_oauth_token_uses_the_server_prefix(httpx_mock: Any) -> None:
 
     assert check(ch) == "Mailchimp us19: audience 'Customers', 812 members"
     assert httpx_mock.get_request().headers["Authorization"] == "Bearer oauth-token-123"
+
+
+def test_lookup_that_cannot_read_back_far_enough_is_unknown(httpx_mock: Any) -> None:
+    page = {"campaigns": [{"id": "x", "status": "sent", "settings": {"title": "other"}}] * 3}
+    httpx_mock.add_response(method="GET", json=page | {"total_items": 50_000}, is_reusable=True)
+    assert isinstance(lookup(channel(), Post(text="x")), Unknown)
+    assert len(httpx_mock.get_requests()) == 10

@@ -17,6 +17,8 @@ from unipost.testing.openapi import OpenAPI
 
 from .conftest import API, KEY, error
 
+pytest_plugins = ["unipost.testing.pytest_plugin"]
+
 SEND = f"{API}/v3/mail/send"
 SETTINGS: dict[str, Any] = {
     "api_key": KEY,

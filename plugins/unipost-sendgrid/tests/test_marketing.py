@@ -17,6 +17,8 @@ from unipost.testing import ChannelContract, deliver, lookup
 
 from .conftest import API, KEY
 
+pytest_plugins = ["unipost.testing.pytest_plugin"]
+
 SINGLE_SENDS = f"{API}/v3/marketing/singlesends"
 SEARCH = httpx.URL(f"{SINGLE_SENDS}/search", params={"page_size": "100"})
 SS_ID = "27c21bbf-a12c-440b-b8bf-c526975328ca"

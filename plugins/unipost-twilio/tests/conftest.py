@@ -13,8 +13,6 @@ import pytest
 
 from unipost.testing.openapi import OpenAPI
 
-pytest_plugins = ["unipost.testing.pytest_plugin"]
-
 DATA = Path(__file__).parent / "data"
 SPEC = OpenAPI(json.loads((DATA / "twilio_api_v2010.json").read_text()))
 ERRORS: dict[str, Any] = json.loads((DATA / "errors.json").read_text())

@@ -11,8 +11,9 @@ import pytest
 from unipost_twilio import TwilioSmsChannel
 
 from unipost import Media, Post, first_of
+from unipost.channel import Absent, Found, Unknown
 from unipost.errors import AuthFailed, ConfigurationError, Permanent, RateLimited
-from unipost.testing import ChannelContract, deliver, fake_channel
+from unipost.testing import ChannelContract, deliver, fake_channel, lookup
 
 from .conftest import (
     ACCOUNT,
@@ -25,6 +26,8 @@ from .conftest import (
     message,
     sid,
 )
+
+pytest_plugins = ["unipost.testing.pytest_plugin"]
 
 A, B, C = "+4915112345601", "+4915112345602", "+15558675310"
 SETTINGS: dict[str, Any] = {
@@ -285,3 +288,22 @@ def test_shares_the_twilio_failure_domain_with_sendgrid(unipost_dispatcher: Any)
     dispatcher = unipost_dispatcher(channel(), sendgrid)
     plan = dispatcher.plan(Post(text="x"), to=first_of("sendgrid", "sms"))
     assert any("share the failure domain 'twilio'" in w for w in plan.warnings)
+
+
+def test_lookup_that_cannot_read_back_far_enough_is_unknown(httpx_mock: Any) -> None:
+    page = {
+        "messages": [message(sid(9), C, "someone else's")],
+        "next_page_uri": f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json?PageSize=1000&Page=1",
+    }
+    httpx_mock.add_response(method="GET", json=page, is_reusable=True)
+    result = lookup(channel(), Post(text="Sale"))
+    assert isinstance(result, Unknown)
+    assert len(httpx_mock.get_requests()) == 20
+
+
+def test_lookup_found_only_when_every_recipient_has_it(httpx_mock: Any) -> None:
+    page = {"messages": [message(sid(1), A, "Sale")], "next_page_uri": None}
+    httpx_mock.add_response(method="GET", json=page, is_reusable=True)
+    assert isinstance(lookup(channel(), Post(text="Sale")), Found)
+    assert isinstance(lookup(channel(to=[A, B]), Post(text="Sale")), Absent)
+    assert isinstance(lookup(channel(), Post(text="Other")), Absent)

@@ -34,7 +34,7 @@ from unipost.channel import (
     secret,
 )
 from unipost.classify import json_object
-from unipost.errors import DeliveryError, Permanent
+from unipost.errors import Ambiguous, DeliveryError, Permanent
 from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
 from unipost.models import Post
 from unipost.recipients import is_email
@@ -198,7 +198,7 @@ class BrevoCampaignChannel(MailingChannel):
         """Find or create the campaign; ``sendNow`` unless it was created with ``scheduledAt``."""
         found = yield from self._find_flow(prepared, ctx)
         if isinstance(found, Unknown):
-            raise Permanent(f"cannot tell whether the campaign exists: {found.reason}")
+            raise Ambiguous(f"cannot tell whether the campaign exists: {found.reason}")
         if found is not None and found.get("status") in SENT:
             return self._receipt(found)
         if found is not None and found.get("status") != "draft":

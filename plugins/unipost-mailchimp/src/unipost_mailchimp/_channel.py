@@ -37,7 +37,7 @@ from unipost.channel import (
     secret,
 )
 from unipost.classify import error_for_status, json_object
-from unipost.errors import DeliveryError, Permanent
+from unipost.errors import Ambiguous, DeliveryError, Permanent
 from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
 from unipost.models import Post
 from unipost.recipients import is_email
@@ -250,7 +250,7 @@ class MailchimpChannel(MailingChannel):
         """Find or create the campaign, set its content, check it, send or schedule it."""
         found = yield from self._find_flow(prepared, ctx)
         if isinstance(found, Unknown):
-            raise Permanent(f"cannot tell whether the campaign exists: {found.reason}")
+            raise Ambiguous(f"cannot tell whether the campaign exists: {found.reason}")
         if found is not None:
             status = found.get("status")
             if status in SENT:

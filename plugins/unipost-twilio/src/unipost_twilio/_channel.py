@@ -40,6 +40,7 @@ from unipost.channel import (
 )
 from unipost.classify import error_for_status, json_object, parse_retry_after, request_id
 from unipost.errors import (
+    Ambiguous,
     AuthFailed,
     DeliveryError,
     Forbidden,
@@ -269,8 +270,8 @@ class TwilioSmsChannel(SmsChannel):
         earlier: dict[str, Mapping[str, Any]] = {}
         if ctx.attempt > 1:
             found = yield from self._sent_flow(prepared, ctx)
-            if isinstance(found, Unknown):
-                raise Permanent(
+            if isinstance(found, Unknown):  # held for a person: a resend might duplicate
+                raise Ambiguous(
                     f"cannot tell which recipients an earlier attempt reached: {found.reason}"
                 )
             earlier = found
