@@ -10,6 +10,7 @@ the footer, and unipost never writes an unsubscribe mechanism of its own.
 from __future__ import annotations
 
 import html
+
 import attrs
 
 from unipost import text as textmod
