@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from unipost import Capabilities, Media, Post
+from unipost.errors import ContentRejected
 from unipost.sms import SmsChannel
 from unipost.text import TextUnit, sms_segments
 
@@ -31,13 +32,21 @@ def test_body_fits_the_segments_with_link_and_opt_out() -> None:
 
 
 def test_opt_out_only_for_listed_countries_and_media_dropped() -> None:
-    channel = DemoSms(to=["+15558675310"], opt_out="Reply STOP", opt_out_countries=["+33"])
+    channel = DemoSms(
+        to=["+15558675310"], opt_out="Reply STOP", opt_out_countries=["+33"], drop_media=True
+    )
     image = Media.from_url("https://b.example/a.jpg", mime_type="image/jpeg")
     prepared = channel.prepare(Post(text="Hi", media=[image]))
     assert channel.body_for(prepared, "+15558675310") == "Hi"
     assert channel.body_for(prepared, "+33612345678") == "Hi\nReply STOP"
     assert "media_dropped" in [c.kind for c in prepared.changes]
     assert prepared.payload["encoding"] == "GSM-7"
+
+
+def test_images_are_refused_unless_dropping_is_chosen() -> None:
+    image = Media.from_url("https://b.example/a.jpg", mime_type="image/jpeg")
+    with pytest.raises(ContentRejected, match="without media, or set drop_media = true"):
+        DemoSms(to=["+15558675310"]).prepare(Post(text="Hi", media=[image]))
 
 
 @pytest.mark.parametrize(

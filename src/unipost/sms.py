@@ -15,6 +15,7 @@ import attrs
 
 from unipost import text as textmod
 from unipost.channel import Change, Channel, Prepared
+from unipost.errors import ContentRejected
 from unipost.models import Post
 from unipost.recipients import Recipient, load_recipients
 
@@ -37,6 +38,8 @@ class SmsChannel(Channel):
     #: e.g. "Reply STOP to opt out"; added on its own line, for ``opt_out_countries`` (or all)
     opt_out: str | None = None
     opt_out_countries: tuple[str, ...] = attrs.field(default=(), converter=_numbers)
+    #: send the text alone when a post has images (a Change says so); else they are refused
+    drop_media: bool = False
     _recipients: tuple[Recipient, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -58,7 +61,7 @@ class SmsChannel(Channel):
         return self._recipients
 
     def takes_media(self) -> bool:
-        """Whether images go out (MMS); otherwise they are left out, with a Change."""
+        """Whether images go out (MMS); otherwise they are refused, or dropped by choice."""
         return False
 
     def _opt_out_suffix(self) -> str:
@@ -78,6 +81,13 @@ class SmsChannel(Channel):
         """Text and link within ``max_segments``; images only as MMS; segments counted."""
         post = post.for_channel(self.id)
         dropped = len(post.media) if post.media and not self.takes_media() else 0
+        if dropped and not self.drop_media:
+            raise ContentRejected(
+                f"{self.id}.media",
+                f"{self.name} sends text only and the post has {dropped} image(s)",
+                f"give a variant for {self.id!r} without media, or set drop_media = true "
+                "to send the text alone",
+            )
         if dropped:
             post = attrs.evolve(post, media=(), variants={})
         prepared = super().prepare(post)

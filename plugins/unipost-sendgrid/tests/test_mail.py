@@ -136,7 +136,7 @@ def test_a_reset_in_the_past_means_unknown() -> None:
         json={"errors": [{"message": "too many requests"}]},
         request=httpx.Request("POST", SEND),
     )
-    error_ = channel().classify(response)
+    error_ = channel().classify(response, now=time.time())
     assert isinstance(error_, RateLimited)
     assert error_.retry_after is None
 

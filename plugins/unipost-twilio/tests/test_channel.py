@@ -12,7 +12,13 @@ from unipost_twilio import TwilioSmsChannel
 
 from unipost import Media, Post, first_of
 from unipost.channel import Absent, Found, Unknown
-from unipost.errors import AuthFailed, ConfigurationError, Permanent, RateLimited
+from unipost.errors import (
+    AuthFailed,
+    ConfigurationError,
+    ContentRejected,
+    Permanent,
+    RateLimited,
+)
 from unipost.testing import ChannelContract, deliver, fake_channel, lookup
 
 from .conftest import (
@@ -132,7 +138,9 @@ def test_documented_errors_map_to_classes(
 def test_mms_sends_media_urls_and_sms_drops_them(httpx_mock: Any) -> None:
     image = Media.from_url("https://cdn.bakery.example/bread.jpg", mime_type="image/jpeg")
     post = Post(text="Fresh bread", media=[image])
-    prepared = channel().prepare(post)
+    with pytest.raises(ContentRejected, match="drop_media = true"):
+        channel().prepare(post)
+    prepared = channel(drop_media=True).prepare(post)
     assert "media_dropped" in [c.kind for c in prepared.changes]
     assert prepared.post.media == ()
     httpx_mock.add_response(

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import unipost
+from unipost.plugin import (
+    hookimpl,
+)
 from unipost_brevo.campaign import BrevoCampaignChannel
 from unipost_brevo.sms import BrevoSmsChannel
 
 if TYPE_CHECKING:
-    from unipost.plugins import Register
+    from unipost.plugin import Register
 
 __all__ = ["BrevoCampaignChannel", "BrevoSmsChannel", "unipost_register_channels"]
 
 
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(BrevoCampaignChannel)
     register(BrevoSmsChannel)

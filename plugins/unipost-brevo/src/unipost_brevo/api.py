@@ -7,8 +7,13 @@ from typing import Any
 
 import httpx
 
-from unipost.classify import error_for_status
-from unipost.errors import AuthFailed, DeliveryError, QuotaExhausted, RateLimited
+from unipost.plugin import (
+    AuthFailed,
+    DeliveryError,
+    QuotaExhausted,
+    RateLimited,
+    error_for_status,
+)
 
 __all__ = ["API", "classify", "request"]
 

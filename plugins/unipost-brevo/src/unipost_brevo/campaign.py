@@ -10,33 +10,35 @@ sent, one queued, in process or sent is the receipt. So a lost answer to
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
+from unipost.plugin import (
     Absent,
+    Ambiguous,
     Capabilities,
     Change,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     Limit,
     LookupResult,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
     Unknown,
+    json_object,
     secret,
+    truncate,
 )
-from unipost.classify import json_object
-from unipost.errors import Ambiguous, DeliveryError, Permanent
-from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
-from unipost.models import Post
 from unipost.recipients import is_email
 from unipost_brevo import api
 
@@ -126,8 +128,8 @@ class BrevoCampaignChannel(MailingChannel):
     @staticmethod
     def campaign_name(prepared: Prepared, delivery_key: str) -> str:
         tag = f" [{delivery_key}]"
-        unit = textmod.TextUnit.CHARACTERS
-        return textmod.truncate(email_of(prepared).subject, NAME_LENGTH - len(tag), unit) + tag
+        unit = TextUnit.CHARACTERS
+        return truncate(email_of(prepared).subject, NAME_LENGTH - len(tag), unit) + tag
 
     def campaign_body(self, prepared: Prepared, delivery_key: str) -> dict[str, Any]:
         """The JSON of ``POST /emailCampaigns``."""
@@ -172,7 +174,7 @@ class BrevoCampaignChannel(MailingChannel):
     ) -> Flow[Mapping[str, Any] | Unknown | None]:
         """The campaign named with this delivery key, among those created since the first attempt."""
         name = self.campaign_name(prepared, ctx.delivery_key)
-        since = _first_attempt_at(ctx) - 60
+        since = ctx.first_attempt_at - 60
         for page in range(LOOKUP_PAGES):
             params = {
                 "type": "classic",
@@ -182,7 +184,6 @@ class BrevoCampaignChannel(MailingChannel):
                 "excludeHtmlContent": "true",
             }
             response = yield self.request("GET", "/emailCampaigns", params=params)
-            assert response is not None
             campaigns = [
                 c for c in json_object(response).get("campaigns") or [] if isinstance(c, Mapping)
             ]
@@ -209,14 +210,12 @@ class BrevoCampaignChannel(MailingChannel):
             response = yield self.request(
                 "POST", "/emailCampaigns", self.campaign_body(prepared, ctx.delivery_key)
             )
-            assert response is not None
             campaign_id = str(json_object(response)["id"])
         else:
             campaign_id = str(found["id"])
         if not prepared.payload.get("scheduled_at"):
             yield self.request("POST", f"/emailCampaigns/{campaign_id}/sendNow")
         response = yield self.request("GET", f"/emailCampaigns/{campaign_id}")
-        assert response is not None
         return self._receipt(json_object(response))
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
@@ -236,17 +235,8 @@ class BrevoCampaignChannel(MailingChannel):
         if target is None:
             return "Brevo: sending to segments " + ", ".join(map(str, self.segment_ids))
         response = yield self.request("GET", f"/contacts/lists/{target}")
-        assert response is not None
         found = json_object(response)
         return f"Brevo list {found.get('name')!r}: {found.get('uniqueSubscribers')} subscribers"
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
-        return api.classify(response, now=now())
-
-
-def _first_attempt_at(ctx: Context) -> float:
-    """Until the engine tells the first attempt's time, read back as far as the pages go."""
-    value = getattr(ctx, "first_attempt_at", None)
-    return float(value) if isinstance(value, int | float) else 0.0
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
+        return api.classify(response, now=now)

@@ -9,27 +9,27 @@ as failed, instead of a retry texting everyone again.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from typing import ClassVar
 
 import attrs
 import httpx
 
 from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Capabilities,
     Context,
+    DeliveryError,
     Flow,
     Idempotency,
     Limit,
+    Permanent,
     Prepared,
     Receipt,
     RecipientResult,
+    TextUnit,
+    json_object,
     secret,
 )
-from unipost.classify import json_object
-from unipost.errors import DeliveryError, Permanent
 from unipost.sms import SmsChannel
 from unipost_brevo import api
 
@@ -48,7 +48,7 @@ class BrevoSmsChannel(SmsChannel):
     name: ClassVar[str] = "brevo-sms"
     capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit=1600,
-        text_unit=textmod.TextUnit.CHARACTERS,
+        text_unit=TextUnit.CHARACTERS,
         idempotency=Idempotency.NONE,
         limits=(Limit(rate=100, per=1.0),),
     )
@@ -113,7 +113,6 @@ class BrevoSmsChannel(SmsChannel):
                     for r in self.recipients[index:]
                 )
                 break
-            assert response is not None
             sent = json_object(response)
             results.append(
                 RecipientResult(
@@ -133,7 +132,5 @@ class BrevoSmsChannel(SmsChannel):
             extra={"sent": len(delivered), "failed": len(results) - len(delivered)},
         )
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
-        return api.classify(response, now=now())
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
+        return api.classify(response, now=now)

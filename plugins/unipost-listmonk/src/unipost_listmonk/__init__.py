@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import unipost
+from unipost.plugin import (
+    hookimpl,
+)
 from unipost_listmonk._channel import ListmonkChannel
 
 if TYPE_CHECKING:
-    from unipost.plugins import Register
+    from unipost.plugin import Register
 
 __all__ = ["ListmonkChannel", "unipost_register_channels"]
 
 
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(ListmonkChannel)

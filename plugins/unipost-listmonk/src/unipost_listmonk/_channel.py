@@ -10,33 +10,35 @@ answer to the status change never mails the list twice.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
+from unipost.plugin import (
     Absent,
     Capabilities,
     Change,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     LookupResult,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
     Unknown,
+    error_for_status,
+    json_object,
     secret,
+    truncate,
 )
-from unipost.classify import error_for_status, json_object
-from unipost.errors import DeliveryError, Permanent
-from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
-from unipost.models import Post
 from unipost.recipients import is_email
 
 __all__ = ["ListmonkChannel"]
@@ -130,8 +132,8 @@ class ListmonkChannel(MailingChannel):
     @staticmethod
     def campaign_name(prepared: Prepared, delivery_key: str) -> str:
         tag = f" [{delivery_key}]"
-        unit = textmod.TextUnit.CHARACTERS
-        return textmod.truncate(email_of(prepared).subject, NAME_LENGTH - len(tag), unit) + tag
+        unit = TextUnit.CHARACTERS
+        return truncate(email_of(prepared).subject, NAME_LENGTH - len(tag), unit) + tag
 
     def campaign_body(self, prepared: Prepared, delivery_key: str) -> dict[str, Any]:
         """The JSON of ``POST /api/campaigns``."""
@@ -166,7 +168,6 @@ class ListmonkChannel(MailingChannel):
         """The campaign tagged with this delivery key (an exact ``tags`` filter)."""
         params = {"tags": ctx.delivery_key, "per_page": "50", "no_body": "true"}
         response = yield self.request("GET", "/campaigns", params=params)
-        assert response is not None
         data = json_object(response).get("data") or {}
         results = data.get("results") if isinstance(data, Mapping) else None
         for campaign in results or []:
@@ -185,13 +186,11 @@ class ListmonkChannel(MailingChannel):
             response = yield self.request(
                 "POST", "/campaigns", self.campaign_body(prepared, ctx.delivery_key)
             )
-            assert response is not None
             found = json_object(response).get("data") or {}
             if not isinstance(found, Mapping) or "id" not in found:
                 raise Permanent("Listmonk created a campaign without an id", may_have_applied=True)
         status = "scheduled" if prepared.payload.get("send_at") else "running"
         response = yield self.request("PUT", f"/campaigns/{found['id']}/status", {"status": status})
-        assert response is not None
         changed = json_object(response).get("data")
         return self._receipt(
             changed if isinstance(changed, Mapping) else {**found, "status": status}
@@ -211,15 +210,12 @@ class ListmonkChannel(MailingChannel):
         names = []
         for list_id in self.list_ids:
             response = yield self.request("GET", f"/lists/{list_id}")
-            assert response is not None
             data = json_object(response).get("data") or {}
             names.append(f"{data.get('name')!r} ({data.get('subscriber_count')} subscribers)")
         return f"Listmonk {urlsplit(self.base_url).hostname}: " + ", ".join(names)
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """By status only: Listmonk's messages are translated (and some 'not found' are 400)."""
         if response.status_code < 400:
             return None
-        return error_for_status(response, message=_message(response), now=now())
+        return error_for_status(response, message=_message(response), now=now)

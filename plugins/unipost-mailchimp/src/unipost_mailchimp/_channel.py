@@ -13,33 +13,36 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
+from unipost.plugin import (
     Absent,
+    Ambiguous,
     Capabilities,
     Change,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     Limit,
     LookupResult,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
     Unknown,
+    error_for_status,
+    json_object,
     secret,
+    truncate,
 )
-from unipost.classify import error_for_status, json_object
-from unipost.errors import Ambiguous, DeliveryError, Permanent
-from unipost.mail import IMAGE_TYPES, MailingChannel, email_of
-from unipost.models import Post
 from unipost.recipients import is_email
 
 __all__ = ["MailchimpChannel"]
@@ -179,8 +182,8 @@ class MailchimpChannel(MailingChannel):
     def campaign_title(prepared: Prepared, delivery_key: str) -> str:
         tag = f" [{delivery_key}]"
         subject = email_of(prepared).subject
-        unit = textmod.TextUnit.CHARACTERS
-        return textmod.truncate(subject, TITLE_LENGTH - len(tag), unit) + tag
+        unit = TextUnit.CHARACTERS
+        return truncate(subject, TITLE_LENGTH - len(tag), unit) + tag
 
     def campaign_body(self, prepared: Prepared, delivery_key: str) -> dict[str, Any]:
         """The JSON of ``POST /campaigns``."""
@@ -219,7 +222,7 @@ class MailchimpChannel(MailingChannel):
     ) -> Flow[Mapping[str, Any] | Unknown | None]:
         """The audience's campaign titled with this delivery key, created since the first attempt."""
         title = self.campaign_title(prepared, ctx.delivery_key)
-        since = _first_attempt_at(ctx) - 60  # create_time has whole seconds; clocks differ
+        since = ctx.first_attempt_at - 60  # create_time has whole seconds; clocks differ
         params = {
             "list_id": self.list_id,
             "since_create_time": dt.datetime.fromtimestamp(max(since, 0), dt.UTC).strftime(
@@ -234,7 +237,6 @@ class MailchimpChannel(MailingChannel):
             response = yield self.request(
                 "GET", "/campaigns", params={**params, "offset": str(page * PAGE)}
             )
-            assert response is not None
             body = json_object(response)
             campaigns = body.get("campaigns") or []
             for campaign in campaigns:
@@ -262,7 +264,6 @@ class MailchimpChannel(MailingChannel):
             response = yield self.request(
                 "POST", "/campaigns", self.campaign_body(prepared, ctx.delivery_key)
             )
-            assert response is not None
             campaign = json_object(response)
         campaign_id = str(campaign["id"])
         content = self.request(
@@ -271,7 +272,6 @@ class MailchimpChannel(MailingChannel):
         content.extensions["unipost.safe"] = True  # setting the same content again is harmless
         yield content
         response = yield self.request("GET", f"/campaigns/{campaign_id}/send-checklist")
-        assert response is not None
         checklist = json_object(response)
         if not checklist.get("is_ready"):
             problems = "; ".join(
@@ -307,23 +307,14 @@ class MailchimpChannel(MailingChannel):
         response = yield self.request(
             "GET", f"/lists/{self.list_id}", params={"fields": "name,stats.member_count"}
         )
-        assert response is not None
         audience = json_object(response)
         members = (audience.get("stats") or {}).get("member_count")
         return f"Mailchimp {self.data_center}: audience {audience.get('name')!r}, {members} members"
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """Problem documents (``title``, ``detail``, ``errors``), classified by status."""
         if response.status_code < 400:
             return None
-        return error_for_status(response, message=_error_text(response), now=now())
-
-
-def _first_attempt_at(ctx: Context) -> float:
-    """Until the engine tells the first attempt's time, read back from the epoch."""
-    value = getattr(ctx, "first_attempt_at", None)
-    return float(value) if isinstance(value, int | float) else 0.0
+        return error_for_status(response, message=_error_text(response), now=now)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import httpx
 
-from unipost.channel import secret
-from unipost.classify import error_for_status
-from unipost.errors import DeliveryError, RateLimited
 from unipost.mail import MailingChannel
+from unipost.plugin import (
+    DeliveryError,
+    RateLimited,
+    error_for_status,
+    secret,
+)
 
 __all__ = ["API", "SendGridChannel"]
 
@@ -65,18 +67,16 @@ class SendGridChannel(MailingChannel):
             params=params or None,
         )
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """SendGrid's ``errors`` list; a 429 waits until ``X-RateLimit-Reset`` (epoch seconds)."""
         if response.status_code < 400:
             return None
-        error = error_for_status(response, message=_error_text(response), now=now())
+        error = error_for_status(response, message=_error_text(response), now=now)
         if isinstance(error, RateLimited) and error.retry_after is None:
             try:
                 reset = float(response.headers.get("x-ratelimit-reset", ""))
             except ValueError:
                 return error
-            left = reset - now()
+            left = reset - now
             error.retry_after = left if left > 0 else None  # a past reset says nothing
         return error

@@ -13,20 +13,21 @@ from typing import Any, ClassVar
 
 import attrs
 
-from unipost.channel import (
+from unipost.mail import IMAGE_TYPES, email_of
+from unipost.plugin import (
     Capabilities,
     Change,
     Context,
+    DeliveryError,
     Flow,
     Idempotency,
     Limit,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
     RecipientResult,
 )
-from unipost.errors import DeliveryError, Permanent
-from unipost.mail import IMAGE_TYPES, email_of
-from unipost.models import Post
 from unipost.recipients import Recipient, is_email, load_recipients
 from unipost_sendgrid.api import SendGridChannel
 
@@ -147,7 +148,6 @@ class SendGridMailChannel(SendGridChannel):
                     for r in rest
                 )
                 break
-            assert response is not None
             # 202 has an empty body; the id is the X-Message-Id header.
             message_id = response.headers.get("x-message-id") or f"{ctx.delivery_key}.{number}"
             ids.append(message_id)
@@ -168,7 +168,6 @@ class SendGridMailChannel(SendGridChannel):
     def check_flow(self, ctx: Context) -> Flow[str]:
         """``GET /v3/scopes``: the key works and may send mail."""
         response = yield self.request("GET", "/v3/scopes")
-        assert response is not None
         scopes = response.json().get("scopes", [])
         if "mail.send" not in scopes:
             raise Permanent("the API key lacks the mail.send scope: give it Mail Send access")

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.mail import IMAGE_TYPES, email_of
+from unipost.plugin import (
     Absent,
     Capabilities,
     Change,
@@ -25,13 +25,14 @@ from unipost.channel import (
     Idempotency,
     Limit,
     LookupResult,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    TextUnit,
+    json_object,
+    truncate,
 )
-from unipost.classify import json_object
-from unipost.errors import Permanent
-from unipost.mail import IMAGE_TYPES, email_of
-from unipost.models import Post
 from unipost_sendgrid.api import SendGridChannel
 
 __all__ = ["SendGridMarketingChannel"]
@@ -98,8 +99,8 @@ class SendGridMarketingChannel(SendGridChannel):
         """``<subject> [<delivery key>]``, within SendGrid's 100 characters."""
         tag = f" [{delivery_key}]"
         subject = email_of(prepared).subject
-        unit = textmod.TextUnit.CHARACTERS
-        return textmod.truncate(subject, NAME_LENGTH - len(tag), unit) + tag
+        unit = TextUnit.CHARACTERS
+        return truncate(subject, NAME_LENGTH - len(tag), unit) + tag
 
     def single_send_body(self, prepared: Prepared, delivery_key: str) -> dict[str, Any]:
         """The JSON of ``POST /v3/marketing/singlesends``."""
@@ -146,7 +147,6 @@ class SendGridMarketingChannel(SendGridChannel):
         )
         request.extensions["unipost.safe"] = True  # a search changes nothing
         response = yield request
-        assert response is not None
         for item in json_object(response).get("result") or []:
             if isinstance(item, Mapping) and item.get("name") == name:
                 return item
@@ -163,7 +163,6 @@ class SendGridMarketingChannel(SendGridChannel):
                 "/v3/marketing/singlesends",
                 self.single_send_body(prepared, ctx.delivery_key),
             )
-            assert response is not None
             found = json_object(response)
             if not found.get("id"):
                 raise Permanent(
@@ -173,7 +172,6 @@ class SendGridMarketingChannel(SendGridChannel):
         response = yield self.request(
             "PUT", f"/v3/marketing/singlesends/{found['id']}/schedule", {"send_at": send_at}
         )
-        assert response is not None
         return self._receipt({**found, **json_object(response)})
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
@@ -186,7 +184,6 @@ class SendGridMarketingChannel(SendGridChannel):
     def check_flow(self, ctx: Context) -> Flow[str]:
         """``GET /v3/marketing/senders/{id}``: the key works and the sender exists."""
         response = yield self.request("GET", f"/v3/marketing/senders/{self.sender_id}")
-        assert response is not None
         sender = json_object(response)
         verified = sender.get("verified", {})
         state = (

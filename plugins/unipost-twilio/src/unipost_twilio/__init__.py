@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import unipost
+from unipost.plugin import (
+    hookimpl,
+)
 from unipost_twilio._channel import TwilioSmsChannel
 from unipost_twilio._quiet import QuietHours
 
 if TYPE_CHECKING:
-    from unipost.plugins import Register
+    from unipost.plugin import Register
 
 __all__ = ["QuietHours", "TwilioSmsChannel", "unipost_register_channels"]
 
 
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(TwilioSmsChannel, aliases=("twilio",))

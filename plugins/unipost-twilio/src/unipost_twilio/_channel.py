@@ -14,41 +14,41 @@ import base64
 import datetime as dt
 import email.utils
 import re
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
+    Ambiguous,
+    AuthFailed,
     Capabilities,
     Change,
     Context,
+    DeliveryError,
     Flow,
+    Forbidden,
     Found,
     Idempotency,
     Limit,
     LookupResult,
-    Prepared,
-    Receipt,
-    RecipientResult,
-    Unknown,
-    secret,
-)
-from unipost.classify import error_for_status, json_object, parse_retry_after, request_id
-from unipost.errors import (
-    Ambiguous,
-    AuthFailed,
-    DeliveryError,
-    Forbidden,
     Permanent,
+    Post,
+    Prepared,
     QuotaExhausted,
     RateLimited,
+    Receipt,
+    RecipientResult,
+    TextUnit,
+    Unknown,
+    error_for_status,
+    json_object,
+    parse_retry_after,
+    request_id,
+    secret,
 )
-from unipost.models import Post
 from unipost.recipients import Recipient, normalize_phone
 from unipost.sms import SmsChannel
 from unipost_twilio._quiet import QuietHours, zone
@@ -135,7 +135,7 @@ class TwilioSmsChannel(SmsChannel):
     name: ClassVar[str] = "twilio-sms"
     capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit=1600,  # Body: "up to 1,600 characters"
-        text_unit=textmod.TextUnit.CHARACTERS,
+        text_unit=TextUnit.CHARACTERS,
         max_media=10,
         media_types=MMS_TYPES,
         max_media_bytes=5 * 1024 * 1024,
@@ -301,7 +301,6 @@ class TwilioSmsChannel(SmsChannel):
                 reason = f"{code}: {PER_RECIPIENT[code]}"
                 results.append(RecipientResult(recipient=masked, ok=False, reason=reason))
                 continue
-            assert response is not None
             message = json_object(response)
             results.append(
                 RecipientResult(recipient=masked, ok=True, platform_id=str(message.get("sid")))
@@ -332,13 +331,12 @@ class TwilioSmsChannel(SmsChannel):
         Twilio lists newest first; pages are read until they reach back past the
         first attempt, at most ``LOOKUP_PAGES`` pages of 1000.
         """
-        since = _first_attempt_at(ctx)
+        since = ctx.first_attempt_at
         wanted = {r.address: self.body_for(prepared, r.address) for r in self.recipients}
         found: dict[str, Mapping[str, Any]] = {}
         url: str | None = None
         for _page in range(LOOKUP_PAGES):
             response = yield self._list_request(url)
-            assert response is not None
             page = json_object(response)
             messages = page.get("messages") or []
             oldest = None
@@ -385,7 +383,6 @@ class TwilioSmsChannel(SmsChannel):
             f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}.json",
             headers=self._headers(),
         )
-        assert response is not None
         account = json_object(response)
         sender = self.messaging_service_sid or self.from_number
         return (
@@ -395,9 +392,7 @@ class TwilioSmsChannel(SmsChannel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """Twilio's ``{"code", "message", "more_info", "status"}``, by code first."""
         if response.status_code < 400:
             return None
@@ -406,7 +401,7 @@ class TwilioSmsChannel(SmsChannel):
         rid = request_id(response) or response.headers.get("twilio-request-id")
         status = response.status_code
         if code in RATE_CODES or status == 429:
-            retry = parse_retry_after(response.headers, now=now())
+            retry = parse_retry_after(response.headers, now=now)
             return RateLimited(
                 text or "too many requests", status=status, platform_code=code, retry_after=retry
             )
@@ -416,7 +411,7 @@ class TwilioSmsChannel(SmsChannel):
             return Forbidden(text or "forbidden", status=status, platform_code=code)
         if code == 21611:  # the sender's queue is full
             return QuotaExhausted(text or "queue full", status=status, platform_code=code)
-        error = error_for_status(response, message=text, now=now())
+        error = error_for_status(response, message=text, now=now)
         if error is not None:
             error.platform_code = None if code is None else str(code)
             error.request_id = rid
@@ -432,9 +427,3 @@ def _pairs(data: list[tuple[str, str]]) -> dict[str, str | list[str]]:
         else:
             merged[key] = value
     return merged
-
-
-def _first_attempt_at(ctx: Context) -> float:
-    """Until the engine tells the first attempt's time, read back as far as the pages go."""
-    value = getattr(ctx, "first_attempt_at", None)
-    return float(value) if isinstance(value, int | float) else 0.0
