@@ -12,13 +12,16 @@ import enum
 import unicodedata
 from collections.abc import Iterator
 
+import attrs
 import regex
 
 __all__ = [
+    "SmsSegments",
     "TextUnit",
     "count",
     "find_urls",
     "graphemes",
+    "sms_segments",
     "split",
     "truncate",
 ]
@@ -215,3 +218,72 @@ def split(
         total = len(parts)
         parts = [f"{part} {index}/{total}" for index, part in enumerate(parts, 1)]
     return parts
+
+
+# GSM 03.38: the default alphabet (one septet each) and the extension table (ESC + one septet).
+_GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+_GSM7 = _GSM7_BASIC | _GSM7_EXTENSION
+
+
+@attrs.frozen(kw_only=True)
+class SmsSegments:
+    """How an SMS body is encoded and into how many billed segments it is cut."""
+
+    encoding: str  # "GSM-7" or "UCS-2"
+    segments: int
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    per_segment: int  # the room of one segment of this message: 160/153 or 70/67
+    non_gsm: tuple[str, ...] = ()  # the characters that forced UCS-2, in order of appearance
+
+    @property
+    def cost_driver(self) -> str:
+        """One line for ``preview``: why the message costs what it costs."""
+        if self.encoding == "UCS-2":
+            shown = " ".join(repr(c) for c in self.non_gsm[:5])
+            return f"UCS-2 because of {shown}: {self.per_segment} characters per segment"
+        return f"GSM-7: {self.per_segment} characters per segment"
+
+
+def _pack(sizes: list[int], single: int, multi: int) -> int:
+    """Segments needed when no character (escape pair, surrogate pair) may straddle two."""
+    if sum(sizes) <= single:
+        return 1 if sizes else 0
+    segments, room = 1, multi
+    for size in sizes:
+        if size > room:
+            segments, room = segments + 1, multi
+        room -= size
+    return segments
+
+
+def sms_segments(text: str) -> SmsSegments:
+    """Encoding and segment count of an SMS body (3GPP TS 23.038, as Twilio bills it).
+
+    GSM-7 fits 160 septets in one segment, 153 per part of a longer message;
+    extension characters (``^{}[]~\\|€`` and form feed) take two septets. One
+    character outside GSM-7 makes the whole message UCS-2: 70 UTF-16 units in
+    one segment, 67 per part (an emoji takes 2).
+    """
+    non_gsm = tuple(dict.fromkeys(c for c in text if c not in _GSM7))
+    if not non_gsm:
+        sizes = [2 if c in _GSM7_EXTENSION else 1 for c in text]
+        segments = _pack(sizes, 160, 153)
+        return SmsSegments(
+            encoding="GSM-7",
+            segments=segments,
+            units=sum(sizes),
+            per_segment=160 if segments <= 1 else 153,
+        )
+    sizes = [2 if ord(c) > 0xFFFF else 1 for c in text]
+    segments = _pack(sizes, 70, 67)
+    return SmsSegments(
+        encoding="UCS-2",
+        segments=segments,
+        units=sum(sizes),
+        per_segment=70 if segments <= 1 else 67,
+        non_gsm=non_gsm,
+    )
