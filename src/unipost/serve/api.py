@@ -100,6 +100,14 @@ def _invalid(field: str, problem: str, fix: str) -> Problem:
     return Problem(422, "invalid", problem, field=field, fix=fix)
 
 
+def _query(request: Request, *allowed: str) -> None:
+    """Refuse query parameters the operation does not have (a typo must not be ignored)."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        known = ", ".join(allowed) or "none"
+        raise _invalid(unknown[0], "is not a query parameter here", f"use {known}")
+
+
 def _unknown_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
@@ -289,6 +297,7 @@ def _report_url(post_id: str) -> str:
 async def publish(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.PUBLISH)
+    _query(request)
     body = await read_json(request)
     _unknown_keys(body, {"post", "to", "deadline"}, "body")
     post = post_from_json(body.get("post"), post_id=_idempotency_key(request))
@@ -316,6 +325,7 @@ async def publish(request: Request) -> Response:
 async def preview(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.PUBLISH)
+    _query(request)
     body = await read_json(request)
     _unknown_keys(body, {"post", "to"}, "body")
     post = post_from_json(body.get("post"))
@@ -341,6 +351,7 @@ async def preview(request: Request) -> Response:
 async def post_report(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.READ)
+    _query(request, "revision")
     post_id = request.path_params["post_id"]
     revision_text = request.query_params.get("revision")
     revision = None
@@ -357,6 +368,7 @@ async def post_report(request: Request) -> Response:
 async def cancel_post(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request, "channel")
     post_id = request.path_params["post_id"]
     channel = request.query_params.get("channel")
     if rt.dispatcher.store.find_publication(post_id) is None:
@@ -367,6 +379,7 @@ async def cancel_post(request: Request) -> Response:
 async def list_outbox(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.READ)
+    _query(request, "state", "channel", "post", "limit")
     params = request.query_params
     try:
         states = [State(s) for s in params.getlist("state")]
@@ -388,6 +401,7 @@ async def list_outbox(request: Request) -> Response:
 async def show_record(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.READ)
+    _query(request)
     record = _record(rt, request.path_params["record_id"])
     shown = queries.record_json(record)
     shown["timeline"] = queries.timeline(rt.dispatcher.store, record)
@@ -401,6 +415,7 @@ def _conflict(exc: UsageError) -> Problem:
 async def retry_record(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request)
     record = _record(rt, request.path_params["record_id"])
     try:
         record = rt.dispatcher.retry(record.id)
@@ -412,6 +427,7 @@ async def retry_record(request: Request) -> Response:
 async def cancel_record(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request)
     record = _record(rt, request.path_params["record_id"])
     count = rt.dispatcher.cancel(record.post_id, record.channel)
     return JSONResponse({"cancelled": count})
@@ -420,6 +436,7 @@ async def cancel_record(request: Request) -> Response:
 async def resolve_record(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request)
     record = _record(rt, request.path_params["record_id"])
     body = await read_json(request)
     _unknown_keys(body, {"delivered", "url", "platform_id"}, "body")
@@ -450,6 +467,7 @@ def _channel_id(rt: Runtime, request: Request) -> str:
 async def list_channels(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.READ)
+    _query(request)
     shown = [queries.channel_json(cid, ch) for cid, ch in rt.dispatcher.channels.items()]
     return JSONResponse({"channels": shown, "routes": sorted(rt.config.routes)})
 
@@ -457,6 +475,7 @@ async def list_channels(request: Request) -> Response:
 async def check_channel(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request)
     channel_id = _channel_id(rt, request)
     try:
         detail = await rt.dispatcher.acheck(channel_id)
@@ -481,6 +500,7 @@ async def check_channel(request: Request) -> Response:
 async def reauthorize(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request)
     channel_id = _channel_id(rt, request)
     return JSONResponse({"channel": channel_id, "unblocked": rt.dispatcher.reauthorize(channel_id)})
 
@@ -501,12 +521,14 @@ def _breaker(rt: Runtime, domain: str) -> dict[str, Any]:
 async def list_breakers(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.READ)
+    _query(request)
     return JSONResponse({"breakers": queries.breakers(rt.dispatcher)})
 
 
 async def isolate(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request)
     domain = _domain(rt, request)
     body = await read_json(request)
     _unknown_keys(body, {"seconds"}, "body")
@@ -520,6 +542,7 @@ async def isolate(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     rt = runtime(request)
     require(request, rt.settings, Scope.OPERATE)
+    _query(request)
     domain = _domain(rt, request)
     rt.dispatcher.breakers.reset(domain)
     return JSONResponse(_breaker(rt, domain))

@@ -74,7 +74,7 @@ def _operation(
     responses: dict[str, Any] = dict(ok)
     wanted = set(problems)
     if scope is not None:
-        wanted |= {"401", "403"}
+        wanted |= {"401", "403", "422"}
     if body is not None:
         wanted |= {"400", "413", "415", "422"}
     for status in sorted(wanted):
