@@ -78,20 +78,24 @@ def _environment() -> jinja2.Environment:
 
 
 def _render(
-    request: Request, template: str, *, session: Session | None, status: int = 200, **context: Any
+    request: Request,
+    template: str,
+    *,
+    session: Session | None,
+    status: int = 200,
+    active: str | None = None,
+    **context: Any,
 ) -> HTMLResponse:
-    page = (
-        _environment()
-        .get_template(template)
-        .render(
-            session=session,
-            csrf=session.csrf if session else "",
-            can_operate=bool(session and session.token.allows(Scope.OPERATE)),
-            notice=request.query_params.get("notice"),
-            **context,
-        )
+    page = _environment().get_template(template)
+    html = page.render(
+        session=session,
+        active=active,
+        csrf=session.csrf if session else "",
+        can_operate=bool(session and session.token.allows(Scope.OPERATE)),
+        notice=request.query_params.get("notice"),
+        **context,
     )
-    return HTMLResponse(page, status_code=status)
+    return HTMLResponse(html, status_code=status)
 
 
 def _back(path: str, notice: str) -> RedirectResponse:
