@@ -438,9 +438,19 @@ def test_breakers_isolate_and_reset(api: Any, server: Server) -> None:
 # -- security ----------------------------------------------------------------------------
 
 
-def test_no_secret_in_any_response(server: Server, seen: list[str]) -> None:
-    """Runs after the tests above (file order): nothing they received holds a secret."""
-    assert len(seen) > 50
+def test_no_secret_in_any_response(server: Server, api: Any, seen: list[str]) -> None:
+    """What this test fetches, and every body the tests before it received, holds no secret."""
+    client = api()
+    for path in ["/v1/channels", "/v1/breakers", "/v1/outbox", "/v1/ready", "/v1/openapi.json"]:
+        client.get(path)
+    for record in client.get("/v1/outbox").json()["records"]:
+        client.get(f"/v1/outbox/{record['id']}")
+        client.get(f"/v1/posts/{record['post_id']}")
+    for channel in ["site", "blog", "hook", "down"]:
+        client.post(f"/v1/channels/{channel}/check")
+    client.post("/v1/preview", json={"post": {"text": "x"}, "to": ["hook", "down"]})
+    api(None).get("/v1/outbox", headers={"Authorization": f"Bearer {server.tokens['full']}x"})
+    assert len(seen) > 20
     for body in seen:
         for secret in server.secrets:
             assert secret not in body
@@ -497,3 +507,32 @@ def test_new_token_prints_the_entry_and_the_token_once(tmp_path: Path) -> None:
     assert entry.name == "crm"
     assert entry.matches(token)
     assert token not in result.stdout
+
+
+def test_the_shell_example_publishes_through_the_api(server: Server, api: Any) -> None:
+    """docs/examples/publish.sh, as an operator of a non-Python tool would run it."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "UNIPOST_URL": server.url,
+        "UNIPOST_TOKEN": server.tokens["full"],
+    }
+    script = str(DOCS / "examples" / "publish.sh")
+    first = subprocess.run(
+        ["sh", script, "order-2001"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == "post order-2001: succeeded"
+    assert first.stdout.splitlines()[1].startswith("  site: delivered http://127.0.0.1:8000/posts/")
+    again = subprocess.run(
+        ["sh", script, "order-2001"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert again.stdout == first.stdout  # the same post, not a second one
+    records = api("reader").get("/v1/outbox", params={"post": "order-2001"}).json()["records"]
+    assert [r["attempts"] for r in records] == [1]
+    refused = subprocess.run(
+        ["sh", script, "order/2002"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "unipost: must be 1 to 200 letters, digits and . _ ~ : - (Idempotency-Key)"
+    )
