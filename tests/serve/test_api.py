@@ -536,3 +536,27 @@ def test_the_shell_example_publishes_through_the_api(server: Server, api: Any) -
     assert refused.stderr.startswith(
         "unipost: must be 1 to 200 letters, digits and . _ ~ : - (Idempotency-Key)"
     )
+
+
+def test_serve_doc_shows_the_shell_example_as_it_is() -> None:
+    text = (DOCS / "serve.md").read_text(encoding="utf-8")
+    script = (DOCS / "examples" / "publish.sh").read_text(encoding="utf-8")
+    assert f"```sh\n{script}```" in text
+    for image in ("overview", "domains-isolated", "posts", "record", "attention", "calendar"):
+        assert f"(images/serve/{image}.png)" in text
+        assert (DOCS / "images" / "serve" / f"{image}.png").stat().st_size > 10_000
+
+
+def test_import_unipost_needs_no_server_library() -> None:
+    """The extra is optional: the library and the CLI's parser load without it."""
+    code = (
+        "import sys\n"
+        "for name in ('starlette', 'uvicorn', 'jinja2'): sys.modules[name] = None\n"
+        "import unipost, unipost.cli, unipost.serve\n"
+        "unipost.cli._parser()\n"
+        "assert not {'starlette', 'uvicorn', 'jinja2'} & {m for m, v in sys.modules.items() if v}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
