@@ -49,6 +49,11 @@ def free_port() -> int:
         return port
 
 
+@pytest.fixture
+def free_tcp_port() -> int:
+    return free_port()
+
+
 class _Hook(http.server.BaseHTTPRequestHandler):
     received: ClassVar[list[bytes]] = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -12,10 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from unipost.errors import ConfigurationError
 from unipost.serve.openapi import document
-from unipost.serve.settings import ServeSettings, Token, hash_token, load_tokens
+from unipost.serve.settings import (
+    Scope,
+    ServeSettings,
+    Token,
+    hash_token,
+    load_tokens,
+    new_token,
+    token_entry,
+)
 
 Server = Any  # tests/serve/conftest.py: a running `unipost serve`
 
@@ -560,3 +570,66 @@ def test_import_unipost_needs_no_server_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_serves_https_with_tls_cert_and_key(tmp_path: Path, free_tcp_port: int) -> None:
+    """--tls-cert/--tls-key: the same API over HTTPS (what a non-loopback bind needs)."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "chain.pem"))
+    for blob in cert.cert_chain_pems[1:]:
+        blob.write_to_path(str(tmp_path / "chain.pem"), append=True)
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    token = new_token()
+    (tmp_path / "tokens.toml").write_text(token_entry("t", token, [Scope.READ]))
+    (tmp_path / "unipost.toml").write_text(
+        f'[outbox]\npath = "{tmp_path}/outbox.sqlite3"\n[channels.site]\ntype = "site"\n'
+        f'directory = "{tmp_path}/site"\n'
+    )
+    port = free_tcp_port
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "unipost",
+            "--config",
+            str(tmp_path / "unipost.toml"),
+            "serve",
+            "--tokens",
+            str(tmp_path / "tokens.toml"),
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(tmp_path / "chain.pem"),
+            "--tls-key",
+            str(tmp_path / "key.pem"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        url = f"https://127.0.0.1:{port}"
+        trusted = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                health = httpx.get(url + "/v1/health", verify=trusted, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.2)
+        assert health.json()["status"] == "ok"
+        channels = httpx.get(
+            url + "/v1/channels",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=trusted,
+        )
+        assert channels.json()["channels"][0]["id"] == "site"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
