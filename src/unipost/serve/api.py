@@ -29,7 +29,6 @@ from unipost.errors import (
     DeliveryError,
     IdempotencyConflict,
     StoreError,
-    UnknownChannel,
     UsageError,
 )
 from unipost.models import Media, Post, Variant
@@ -457,10 +456,15 @@ async def resolve_record(request: Request) -> Response:
 
 def _channel_id(rt: Runtime, request: Request) -> str:
     channel_id: str = request.path_params["channel_id"]
-    try:
-        rt.dispatcher.channel(channel_id)
-    except UnknownChannel as exc:
-        raise Problem(404, "not_found", exc.problem, field="channel", fix=exc.fix) from None
+    if channel_id not in rt.dispatcher.channels:
+        known = ", ".join(sorted(rt.dispatcher.channels)) or "none configured"
+        raise Problem(
+            404,
+            "not_found",
+            f"no channel named {channel_id!r}",
+            field="channel",
+            fix=f"use {known}",
+        )
     return channel_id
 
 

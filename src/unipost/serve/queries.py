@@ -143,13 +143,13 @@ def breakers(dispatcher: Dispatcher) -> list[dict[str, Any]]:
     domains = sorted(set(channels) | set(dispatcher.breakers.states()))
     result = []
     for domain in domains:
-        breaker = dispatcher.breakers[domain]
-        held = breaker.state.value in ("open", "isolated")
+        data = dispatcher.breakers[domain].data
+        held = data.state.value in ("open", "isolated")
         result.append(
             {
                 "domain": domain,
-                "state": breaker.state.value,
-                "open_until": breaker.open_until if held else None,
+                "state": data.state.value,
+                "open_until": data.open_until if held else None,
                 "channels": sorted(channels.get(domain, [])),
             }
         )
