@@ -11,39 +11,15 @@ import json
 from typing import Any
 
 from unipost import __version__
-from unipost.outbox import State
+from unipost.serve.openapi_schemas import SAFE_ID, STATES, json_object, nullable, ref, schemas
 
 __all__ = ["document"]
-
-_REF = "#/components/schemas/"
-_STATES = [s.value for s in State]
-_REPORT_STATUSES = ["succeeded", "partial", "pending", "failed", "ambiguous"]
-_BREAKER_STATES = ["closed", "open", "half_open", "isolated"]
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": _REF + name}
-
-
-def _nullable(kind: str | list[str]) -> dict[str, Any]:
-    kinds = [kind] if isinstance(kind, str) else kind
-    return {"type": [*kinds, "null"]}
-
-
-def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    schema["required"] = list(properties) if required is None else required
-    return schema
 
 
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+        "content": {"application/problem+json": {"schema": ref("Problem")}},
     }
 
 
@@ -123,272 +99,13 @@ _REPORT_HEADERS = {
     },
 }
 
-_SAFE_ID = {"type": "string", "pattern": "^[A-Za-z0-9._~:-]{1,200}$"}
-
-
-def _schemas() -> dict[str, Any]:
-    attempt = _object(
-        {
-            "n": {"type": "integer"},
-            "started_at": {"type": "number", "description": "Epoch seconds."},
-            "duration": {"type": "number", "description": "Seconds."},
-            "error_class": _nullable("string"),
-            "http_status": _nullable("integer"),
-            "platform_code": _nullable("string"),
-            "retry_after": _nullable("number"),
-            "request_id": _nullable("string"),
-            "message": _nullable("string"),
-        }
-    )
-    record_properties = {
-        "id": {"type": "string"},
-        "post_id": {"type": "string"},
-        "revision": {"type": "integer"},
-        "channel": {"type": "string"},
-        "path": {"type": "string", "description": "Position in the route, e.g. `0.1`."},
-        "state": {"type": "string", "enum": _STATES},
-        "attempts": {"type": "integer"},
-        "next_attempt_at": _nullable("number"),
-        "ttl_at": {"type": "number"},
-        "last_class": _nullable("string"),
-        "last_error": _nullable("string"),
-        "platform_id": _nullable("string"),
-        "url": _nullable("string"),
-        "possible_duplicate": {"type": "boolean"},
-        "moved_on": {"type": "boolean", "description": "A first_of moved past this alternative."},
-        "created_at": {"type": "number"},
-        "updated_at": {"type": "number"},
-    }
-    timeline_entry = {
-        **attempt,
-        "properties": {
-            **attempt["properties"],
-            "waited": {
-                **_nullable("number"),
-                "description": "Seconds since the previous attempt ended.",
-            },
-        },
-        "required": [*attempt["required"], "waited"],
-    }
-    media = {
-        "type": "object",
-        "description": "An image or video: by `url`, or inline as base64 `data`. Never a path.",
-        "properties": {
-            "url": {"type": "string"},
-            "data": {"type": "string", "contentEncoding": "base64"},
-            "filename": {"type": "string"},
-            "alt": _nullable("string"),
-            "mime_type": {"type": "string"},
-            "size": {"type": "integer"},
-        },
-        "additionalProperties": False,
-    }
-    variant = {
-        "type": "object",
-        "properties": {
-            "text": _nullable("string"),
-            "title": _nullable("string"),
-            "link": _nullable("string"),
-            "tags": {"type": ["array", "null"], "items": {"type": "string"}},
-            "media": {"type": ["array", "null"], "items": _ref("Media")},
-        },
-        "additionalProperties": False,
-    }
-    post = {
-        "type": "object",
-        "description": "What to publish. `id` may come from the Idempotency-Key header instead.",
-        "properties": {
-            "id": _SAFE_ID,
-            "text": _nullable("string"),
-            "title": _nullable("string"),
-            "link": _nullable("string"),
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "language": _nullable("string"),
-            "media": {"type": "array", "items": _ref("Media")},
-            "variants": {"type": "object", "additionalProperties": _ref("Variant")},
-            "revision": {"type": "integer", "minimum": 1},
-            "publish_at": {"type": "string", "format": "date-time"},
-            "ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": 31536000},
-            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-        "additionalProperties": False,
-    }
-    route = {
-        "description": "A route name or channel, a list (all of them), or a nested route.",
-        "oneOf": [
-            {"type": "string"},
-            {"type": "array", "items": _ref("Route")},
-            {
-                "type": "object",
-                "properties": {
-                    "all_of": {"type": "array", "items": _ref("Route")},
-                    "min_success": {"type": "integer", "minimum": 1},
-                },
-                "required": ["all_of"],
-                "additionalProperties": False,
-            },
-            {
-                "type": "object",
-                "properties": {
-                    "first_of": {"type": "array", "items": _ref("Route")},
-                    "patience": {"type": "number"},
-                    "on_ambiguous": {"type": "string", "enum": ["hold", "move_on"]},
-                },
-                "required": ["first_of"],
-                "additionalProperties": False,
-            },
-        ],
-    }
-    outcome = _object(
-        {
-            "channel": {"type": "string"},
-            "record_id": _nullable("string"),
-            "state": {"type": "string", "enum": _STATES},
-            "platform_id": _nullable("string"),
-            "url": _nullable("string"),
-            "reason": _nullable("string"),
-            "error_class": _nullable("string"),
-            "next_attempt_at": _nullable("number"),
-            "possible_duplicate": {"type": "boolean"},
-            "attempts": {"type": "array", "items": _ref("Attempt")},
-            "recipients": {
-                "type": "array",
-                "items": _object(
-                    {
-                        "recipient": {"type": "string"},
-                        "ok": {"type": "boolean"},
-                        "platform_id": _nullable("string"),
-                        "reason": _nullable("string"),
-                    }
-                ),
-            },
-        }
-    )
-    report = _object(
-        {
-            "post_id": {"type": "string"},
-            "revision": {"type": "integer"},
-            "status": {"type": "string", "enum": _REPORT_STATUSES},
-            "durable": {"type": "boolean"},
-            "started_at": {"type": "number"},
-            "finished_at": {"type": "number"},
-            "warnings": {"type": "array", "items": {"type": "string"}},
-            "report_url": {"type": "string"},
-            "outcomes": {"type": "array", "items": _ref("Outcome")},
-        }
-    )
-    return {
-        "Problem": {
-            "type": "object",
-            "description": "RFC 9457 problem details.",
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "code": {"type": "string", "description": "Stable machine-readable name."},
-                "detail": {"type": "string"},
-                "field": {"type": "string", "description": "The input field at fault."},
-                "fix": {"type": "string", "description": "How to fix it."},
-                "instance": {"type": "string"},
-            },
-            "required": ["type", "title", "status", "code", "detail"],
-        },
-        "Attempt": attempt,
-        "TimelineEntry": timeline_entry,
-        "Record": _object(record_properties),
-        "RecordDetail": _object(
-            {
-                **record_properties,
-                "timeline": {"type": "array", "items": _ref("TimelineEntry")},
-            }
-        ),
-        "Media": media,
-        "Variant": variant,
-        "Post": post,
-        "Route": route,
-        "PublishRequest": _object(
-            {
-                "post": _ref("Post"),
-                "to": _ref("Route"),
-                "deadline": {
-                    "type": "number",
-                    "minimum": 0,
-                    "description": "Seconds to wait before answering 202 (capped by the server).",
-                },
-            },
-            required=["post"],
-        ),
-        "PreviewRequest": _object({"post": _ref("Post"), "to": _ref("Route")}, required=["post"]),
-        "Outcome": outcome,
-        "Report": report,
-        "Preview": _object(
-            {
-                "prepared": {
-                    "type": "object",
-                    "additionalProperties": _object(
-                        {
-                            "parts": {"type": "array", "items": {"type": "string"}},
-                            "changes": {
-                                "type": "array",
-                                "items": _object(
-                                    {"kind": {"type": "string"}, "detail": {"type": "string"}}
-                                ),
-                            },
-                        }
-                    ),
-                },
-                "rejected": {
-                    "type": "object",
-                    "additionalProperties": _object(
-                        {
-                            "field": {"type": "string"},
-                            "detail": {"type": "string"},
-                            "fix": {"type": "string"},
-                        }
-                    ),
-                },
-                "warnings": {"type": "array", "items": {"type": "string"}},
-            }
-        ),
-        "Channel": _object(
-            {
-                "id": {"type": "string"},
-                "type": {"type": "string"},
-                "failure_domain": {"type": "string"},
-                "text_limit": _nullable("integer"),
-                "text_unit": {"type": "string"},
-                "max_media": {"type": "integer"},
-                "idempotency": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": ["key", "client_id", "lookup"]},
-                },
-            }
-        ),
-        "Breaker": _object(
-            {
-                "domain": {"type": "string"},
-                "state": {"type": "string", "enum": _BREAKER_STATES},
-                "open_until": _nullable("number"),
-                "channels": {"type": "array", "items": {"type": "string"}},
-            }
-        ),
-        "CheckResult": _object(
-            {
-                "channel": {"type": "string"},
-                "ok": {"type": "boolean"},
-                "error_class": _nullable("string"),
-                "detail": {"type": "string"},
-            }
-        ),
-    }
-
 
 def _paths() -> dict[str, Any]:
     record_id = _path_param("record_id", "A record id (from a report or the outbox list).")
     post_id = _path_param("post_id", "The post id (the Idempotency-Key it was published with).")
     channel_id = _path_param("channel_id", "A configured channel id.")
     domain = _path_param("domain", "A failure domain, e.g. `meta` or `webhook:hooks.example`.")
-    count = _object({"cancelled": {"type": "integer"}})
+    count = json_object({"cancelled": {"type": "integer"}})
     return {
         "/v1/health": {
             "get": _operation(
@@ -397,7 +114,7 @@ def _paths() -> dict[str, Any]:
                 scope=None,
                 ok={
                     "200": _json(
-                        _object(
+                        json_object(
                             {
                                 "status": {"type": "string", "const": "ok"},
                                 "version": {"type": "string"},
@@ -416,7 +133,7 @@ def _paths() -> dict[str, Any]:
                 scope=None,
                 ok={
                     "200": _json(
-                        _object(
+                        json_object(
                             {
                                 "status": {"type": "string", "const": "ready"},
                                 "checks": {
@@ -437,20 +154,20 @@ def _paths() -> dict[str, Any]:
                 "publish",
                 "Publish a post along a route; 202 with the report URL if it is not done by the deadline.",
                 scope="publish",
-                body=_ref("PublishRequest"),
+                body=ref("PublishRequest"),
                 parameters=[
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
                         "description": "Becomes the post id: the same key returns the same post.",
-                        "schema": _SAFE_ID,
+                        "schema": SAFE_ID,
                     }
                 ],
                 ok={
-                    "200": {**_json(_ref("Report"), "Settled."), "headers": _REPORT_HEADERS},
+                    "200": {**_json(ref("Report"), "Settled."), "headers": _REPORT_HEADERS},
                     "202": {
-                        **_json(_ref("Report"), "Accepted; follow `report_url`."),
+                        **_json(ref("Report"), "Accepted; follow `report_url`."),
                         "headers": _REPORT_HEADERS,
                     },
                 },
@@ -463,8 +180,8 @@ def _paths() -> dict[str, Any]:
                 "preview",
                 "How a post renders per channel and what was changed; nothing is sent.",
                 scope="publish",
-                body=_ref("PreviewRequest"),
-                ok={"200": _json(_ref("Preview"))},
+                body=ref("PreviewRequest"),
+                ok={"200": _json(ref("Preview"))},
                 problems=[],
                 tag="publishing",
             )
@@ -483,7 +200,7 @@ def _paths() -> dict[str, Any]:
                         "schema": {"type": "integer", "minimum": 1},
                     },
                 ],
-                ok={"200": _json(_ref("Report"))},
+                ok={"200": _json(ref("Report"))},
                 problems=["404", "422"],
                 tag="publishing",
             )
@@ -517,7 +234,7 @@ def _paths() -> dict[str, Any]:
                         "name": "state",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "array", "items": {"type": "string", "enum": _STATES}},
+                        "schema": {"type": "array", "items": {"type": "string", "enum": STATES}},
                         "style": "form",
                         "explode": True,
                     },
@@ -540,7 +257,11 @@ def _paths() -> dict[str, Any]:
                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
                     },
                 ],
-                ok={"200": _json(_object({"records": {"type": "array", "items": _ref("Record")}}))},
+                ok={
+                    "200": _json(
+                        json_object({"records": {"type": "array", "items": ref("Record")}})
+                    )
+                },
                 problems=["422"],
                 tag="outbox",
             )
@@ -551,7 +272,7 @@ def _paths() -> dict[str, Any]:
                 "One record and its attempt timeline.",
                 scope="read",
                 parameters=[record_id],
-                ok={"200": _json(_ref("RecordDetail"))},
+                ok={"200": _json(ref("RecordDetail"))},
                 problems=["404"],
                 tag="outbox",
             )
@@ -562,7 +283,7 @@ def _paths() -> dict[str, Any]:
                 "Send a failed, expired, cancelled or waiting record again now.",
                 scope="operate",
                 parameters=[record_id],
-                ok={"200": _json(_ref("Record"))},
+                ok={"200": _json(ref("Record"))},
                 problems=["404", "409"],
                 tag="outbox",
             )
@@ -584,15 +305,15 @@ def _paths() -> dict[str, Any]:
                 "Settle an ambiguous record after checking the platform.",
                 scope="operate",
                 parameters=[record_id],
-                body=_object(
+                body=json_object(
                     {
                         "delivered": {"type": "boolean"},
-                        "url": _nullable("string"),
-                        "platform_id": _nullable("string"),
+                        "url": nullable("string"),
+                        "platform_id": nullable("string"),
                     },
                     required=["delivered"],
                 ),
-                ok={"200": _json(_ref("Record"))},
+                ok={"200": _json(ref("Record"))},
                 problems=["404", "409"],
                 tag="outbox",
             )
@@ -604,9 +325,9 @@ def _paths() -> dict[str, Any]:
                 scope="read",
                 ok={
                     "200": _json(
-                        _object(
+                        json_object(
                             {
-                                "channels": {"type": "array", "items": _ref("Channel")},
+                                "channels": {"type": "array", "items": ref("Channel")},
                                 "routes": {"type": "array", "items": {"type": "string"}},
                             }
                         )
@@ -622,7 +343,7 @@ def _paths() -> dict[str, Any]:
                 "Run the channel's credential and reachability check.",
                 scope="operate",
                 parameters=[channel_id],
-                ok={"200": _json(_ref("CheckResult"))},
+                ok={"200": _json(ref("CheckResult"))},
                 problems=["404"],
                 tag="channels",
             )
@@ -635,7 +356,9 @@ def _paths() -> dict[str, Any]:
                 parameters=[channel_id],
                 ok={
                     "200": _json(
-                        _object({"channel": {"type": "string"}, "unblocked": {"type": "integer"}})
+                        json_object(
+                            {"channel": {"type": "string"}, "unblocked": {"type": "integer"}}
+                        )
                     )
                 },
                 problems=["404"],
@@ -648,7 +371,9 @@ def _paths() -> dict[str, Any]:
                 "The circuit breaker of every failure domain.",
                 scope="read",
                 ok={
-                    "200": _json(_object({"breakers": {"type": "array", "items": _ref("Breaker")}}))
+                    "200": _json(
+                        json_object({"breakers": {"type": "array", "items": ref("Breaker")}})
+                    )
                 },
                 problems=[],
                 tag="breakers",
@@ -660,11 +385,11 @@ def _paths() -> dict[str, Any]:
                 "Hold a failure domain open by hand: its deliveries wait or fall back.",
                 scope="operate",
                 parameters=[domain],
-                body=_object(
+                body=json_object(
                     {"seconds": {"type": "number", "minimum": 1, "maximum": 604800}},
                     required=["seconds"],
                 ),
-                ok={"200": _json(_ref("Breaker"))},
+                ok={"200": _json(ref("Breaker"))},
                 problems=["404"],
                 tag="breakers",
             )
@@ -675,7 +400,7 @@ def _paths() -> dict[str, Any]:
                 "Close a failure domain's breaker by hand.",
                 scope="operate",
                 parameters=[domain],
-                ok={"200": _json(_ref("Breaker"))},
+                ok={"200": _json(ref("Breaker"))},
                 problems=["404"],
                 tag="breakers",
             )
@@ -703,7 +428,7 @@ def document() -> dict[str, Any]:
         ],
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(),
+            "schemas": schemas(),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
