@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
-
-if TYPE_CHECKING:
-    from unipost.shared_state import SharedState
 
 __all__ = [
     "Admission",
@@ -30,6 +27,7 @@ __all__ = [
     "BreakerData",
     "BreakerSettings",
     "BreakerState",
+    "BreakerStore",
     "Breakers",
     "step",
 ]
@@ -169,6 +167,18 @@ def step(
 Transition = Callable[[str, BreakerState, BreakerState, float | None], None]
 
 
+class BreakerStore(Protocol):
+    """Where breakers live (the breaker part of :class:`unipost.shared_state.SharedState`)."""
+
+    def breaker(self, domain: str) -> BreakerData: ...
+
+    def breakers(self) -> dict[str, BreakerData]: ...
+
+    def breaker_step(
+        self, domain: str, op: str, now: float, settings: BreakerSettings, arg: float = 0.0
+    ) -> tuple[BreakerData, BreakerData, Admission | None]: ...
+
+
 @attrs.define
 class Breaker:
     """One domain's breaker, read and changed through the shared state."""
@@ -216,7 +226,7 @@ class Breaker:
 class Breakers:
     """All breakers of a dispatcher, kept in ``state`` (shared by every process using it)."""
 
-    state: SharedState
+    state: BreakerStore
     on_transition: Transition | None = None
     settings: BreakerSettings = attrs.field(factory=BreakerSettings)
 

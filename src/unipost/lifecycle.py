@@ -61,9 +61,7 @@ __all__ = [
     "unclaimed_match",
 ]
 
-#: ``last_class`` of a record held back while an earlier alternative may have posted.
-HELD = "held"
-
+HELD = "held"  # ``last_class`` of a record held while an earlier alternative may have posted
 _KEEP: Any = object()
 
 
@@ -236,6 +234,8 @@ def on_error(record: Record, error: DeliveryError, s: Situation) -> Transition:
             wait = max(known, s.policy.floor)
         else:
             wait = max(s.backoff(record), s.policy.rate_floor)
+        if s.exhausted():  # the inline budget is spent: the background lane's floor applies
+            wait = max(wait, BACKGROUND.rate_floor)
         if now + wait >= record.ttl_at:
             return _fail(record, error)
         at = now + s.policy.after_retry_after(wait, s.rng)
