@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="deliver what is due now, then exit (for cron)"
     )
     worker.add_argument("--poll", type=float, default=1.0)
+    # `unipost serve`: the HTTP API and dashboard (the optional extra unipost-sdk[serve]).
+    from unipost.serve import command as serve_command
+
+    serve_command.add_arguments(sub.add_parser("serve", help="serve the HTTP API and dashboard"))
     # `unipost publish ... --json` reads as naturally as `unipost --json publish ...`.
     for command in [*sub.choices.values(), *osub.choices.values()]:
         command.add_argument(
@@ -408,6 +412,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "plugins":
             return _cmd_plugins(args)
+        if args.command == "serve":
+            from unipost.serve.command import run_command
+
+            return run_command(args)
         config = load_config(args.config)
         dispatcher = build_dispatcher(config)
         try:
