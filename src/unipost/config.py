@@ -4,6 +4,7 @@
 
     [outbox]
     path = "~/.local/share/unipost/outbox.sqlite3"   # or "memory" (tests only)
+    # url = "postgresql://unipost@db.internal/shop"  # instead of path: workers on many machines
 
     [channels.site]
     type = "site"
@@ -64,7 +65,7 @@ class Config:
 
     channels: Mapping[str, Channel]
     routes: Mapping[str, Route] = attrs.field(factory=dict)
-    outbox: str | None = None  # a path, "memory", or None for the default file
+    outbox: str | None = None  # a path, "memory", a postgresql:// URL, or None for the default file
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
     retry_ambiguous: frozenset[str] = frozenset()
     source: str = "built-in defaults"
@@ -87,9 +88,18 @@ class Config:
     def store(self) -> Store:
         if self.outbox == "memory":
             return MemoryStore()
+        target = self.outbox or os.environ.get("UNIPOST_OUTBOX") or ""
+        if _is_postgres_url(target):
+            from unipost.postgres_store import PostgresStore
+
+            return PostgresStore(target)
         from unipost.sqlite_store import SQLiteStore
 
         return SQLiteStore(Path(self.outbox).expanduser() if self.outbox else default_outbox_path())
+
+
+def _is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -243,10 +253,24 @@ def parse_config(
                     f"add [channels.{leaf.channel}] or fix the name",
                 )
     outbox = data.get("outbox", {})
-    if not isinstance(outbox, Mapping) or set(outbox) - {"path"}:
+    if not isinstance(outbox, Mapping) or set(outbox) - {"path", "url"}:
         raise ConfigurationError(
-            "outbox", "only 'path' is known", 'write [outbox] path = "outbox.sqlite3"'
+            "outbox",
+            "only 'path' and 'url' are known",
+            'write [outbox] path = "outbox.sqlite3" or url = "postgresql://…"',
         )
+    if "url" in outbox:
+        url = outbox["url"]
+        if "path" in outbox:
+            raise ConfigurationError(
+                "outbox.url", "is given together with outbox.path", "keep one of the two"
+            )
+        if not isinstance(url, str) or not _is_postgres_url(url):
+            raise ConfigurationError(
+                "outbox.url",
+                "must be a PostgreSQL URL",
+                'write url = "postgresql://user@host:5432/dbname" (or use path for a file)',
+            )
     dispatch = dict(data.get("dispatch", {}))
     for key in dispatch:
         if key not in _DISPATCH_KEYS:
@@ -258,7 +282,7 @@ def parse_config(
     return Config(
         channels=channels,
         routes=routes,
-        outbox=outbox.get("path"),
+        outbox=outbox.get("url", outbox.get("path")),
         dispatch=dispatch,
         retry_ambiguous=frozenset(retry_ambiguous),
         source=source,
@@ -281,7 +305,7 @@ def load_config(path: str | Path | None = None, *, host: PluginHost | None = Non
             str(file), f"not valid TOML ({exc})", "fix the syntax at the line shown"
         ) from exc
     config = parse_config(data, host=host, source=str(file))
-    if config.outbox not in (None, "memory"):
+    if config.outbox not in (None, "memory") and not _is_postgres_url(config.outbox):
         # A relative [outbox] path belongs to the file that names it, not to the cwd.
         config = attrs.evolve(config, outbox=str(file.parent / Path(config.outbox).expanduser()))
     return config
