@@ -152,7 +152,8 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    def start(self, port: int | None = None) -> RedisServer:
+        """Start on ``port`` (a restart on the same address), or on a free one."""
         binary = shutil.which("redis-server")
         if binary is None:
             _install(self.installer, "redis-server")
@@ -161,7 +162,7 @@ class RedisServer:
                 raise RuntimeError("the Redis installer ran but redis-server is still missing")
         self.directory = Path(tempfile.mkdtemp(prefix="unipost-redis-"))
         for _ in range(5):
-            self.port = free_port()
+            self.port = port or free_port()
             log = self.directory / "redis.log"
             self.process = subprocess.Popen(  # noqa: S603 - a fixed command line
                 [
