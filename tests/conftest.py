@@ -61,7 +61,9 @@ _CI = Path(__file__).resolve().parent.parent / "scripts" / "ci"
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL cluster (installed by scripts/ci/install-postgres.sh if missing)."""
-    server = PostgresServer(installer=_CI / "install-postgres.sh").start()
+    # Durability of the test cluster itself is not under test: no fsync, so commits are cheap.
+    settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+    server = PostgresServer(installer=_CI / "install-postgres.sh", settings=settings).start()
     yield server
     server.stop()
 
