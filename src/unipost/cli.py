@@ -116,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="deliver what is due now, then exit (for cron)"
     )
     worker.add_argument("--poll", type=float, default=1.0)
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N worker processes sharing the outbox's leases (for a PostgreSQL outbox)",
+    )
     # `unipost publish ... --json` reads as naturally as `unipost --json publish ...`.
     for command in [*sub.choices.values(), *osub.choices.values()]:
         command.add_argument(
@@ -381,6 +388,20 @@ def _cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher
 
 
 def _cmd_worker(args: argparse.Namespace, dispatcher: Dispatcher) -> int:
+    if args.concurrency != 1:  # N processes, each with its own dispatcher (unipost.workers)
+        if args.concurrency < 1 or not dispatcher.store.durable:
+            raise UsageError(
+                "--concurrency",
+                "needs N ≥ 1 and a durable outbox that processes can share",
+                "set [outbox] url (PostgreSQL) or path, and give --concurrency 1 or more",
+            )
+        from unipost.workers import run_workers
+
+        return run_workers(
+            args.config, concurrency=args.concurrency, poll=args.poll, once=args.once,
+            location=dispatcher.store.location,
+        )  # fmt: skip
+
     async def run() -> None:
         try:
             if args.once:

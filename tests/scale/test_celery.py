@@ -163,6 +163,7 @@ def test_sigkilled_three_times_the_celery_worker_loses_and_duplicates_nothing(
     for kill_at in (150, 400, 650):
         key_server.wait_for_hits(kill_at // 2, timeout=120)
         lookup_server.wait_for_hits(kill_at // 2, timeout=120)
+        assert dispatcher.store.query(states=OPEN, limit=1)  # killed mid-run, work left
         worker.kill()
         worker.start()
     _wait_until_settled(dispatcher, worker, timeout=300)
