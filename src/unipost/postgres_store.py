@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 _MIGRATIONS: tuple[str, ...] = (
-    # 1: the first release (the SQLite store's schema 2, in PostgreSQL types)
+    # 1: the SQLite store's schema 2, in PostgreSQL types
     """
     CREATE TABLE {s}.publications (
         id TEXT PRIMARY KEY, post_id TEXT NOT NULL, revision INTEGER NOT NULL,
@@ -60,6 +60,12 @@ _MIGRATIONS: tuple[str, ...] = (
         platform_code TEXT, retry_after DOUBLE PRECISION, request_id TEXT, message TEXT
     );
     CREATE INDEX attempts_record ON {s}.attempts (record_id);
+    """,
+    # 2: a worker's poll claims the publications it returns for a moment, so N workers
+    # polling together each get different ones instead of racing for the same oldest few
+    """
+    ALTER TABLE {s}.publications ADD COLUMN claimed_by TEXT;
+    ALTER TABLE {s}.publications ADD COLUMN claimed_until DOUBLE PRECISION NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -138,18 +144,21 @@ class PostgresStore:
     ``url`` is a libpq URL (``postgresql://user:password@host:5432/dbname``);
     ``schema`` is the PostgreSQL schema that holds unipost's tables;
     ``pool_size`` bounds the connections this process opens; ``timeout`` is
-    how long a call waits for a connection before the server is reported unreachable.
+    how long a call waits for a connection before the server is reported unreachable;
+    ``poll_claim`` is how long other workers' polls skip a publication this one was given.
     """
 
     url: str
     schema: str = attrs.field(default="unipost")
     pool_size: int = 10
     timeout: float = 10.0
+    poll_claim: float = 10.0
     _pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = attrs.field(
         init=False, repr=False
     )
     _sql: dict[str, str] = attrs.field(init=False, repr=False, factory=dict)
     _errors: tuple[type[BaseException], ...] = attrs.field(init=False, repr=False)
+    _owner: str = attrs.field(init=False, repr=False, factory=lambda: secrets.token_hex(8))
 
     durable = True
 
@@ -229,10 +238,20 @@ class PostgresStore:
                 sets="lease_owner = %(owner)s, lease_until = %(until)s, updated_at = %(now)s, "
                 "state = 'sending', attempts = r.attempts + 1",
             ),
-            "due": f"SELECT publication_id FROM {s}.records WHERE {_OPEN} "  # noqa: S608
+            # The oldest due publications that no other store holds a poll claim on; the
+            # returned ones are claimed (SKIP LOCKED: a row another poll is claiming is skipped).
+            "due": f"WITH due AS (SELECT publication_id, MIN(LEAST(next_attempt_at, ttl_at)) AS at "  # noqa: S608
+            f"FROM {s}.records WHERE {_OPEN} "
             "AND (lease_owner IS NULL OR lease_until <= %(now)s) "
             "AND ((state != 'blocked' AND next_attempt_at <= %(now)s) OR ttl_at <= %(now)s) "
-            "GROUP BY publication_id ORDER BY MIN(LEAST(next_attempt_at, ttl_at)) LIMIT %(limit)s",
+            "GROUP BY publication_id ORDER BY at LIMIT %(scan)s), "
+            f"picked AS (SELECT p.id, due.at FROM {s}.publications AS p "
+            "JOIN due ON p.id = due.publication_id "
+            "WHERE p.claimed_until <= %(now)s OR p.claimed_by = %(me)s "
+            "ORDER BY due.at LIMIT %(limit)s FOR UPDATE OF p SKIP LOCKED) "
+            f"UPDATE {s}.publications AS p SET claimed_by = %(me)s, "
+            "claimed_until = %(now)s + %(claim)s FROM picked WHERE p.id = picked.id "
+            "RETURNING p.id, picked.at",
         }
 
     @contextmanager
@@ -398,7 +417,23 @@ class PostgresStore:
         return [Attempt(**dict(zip(_ATTEMPT_COLUMNS, row, strict=True))) for row in rows]
 
     def due_publications(self, now: float, limit: int) -> list[str]:
-        return [r[0] for r in self._rows(self._sql["due"], {"now": now, "limit": limit})]
+        """Due publications, oldest first, skipping those another worker's poll just took.
+
+        A returned publication is claimed by this store for ``poll_claim``
+        seconds: the other workers' polls pass it by meanwhile, so N workers
+        share the backlog instead of all reading (and racing for) the same
+        oldest rows. The claim is only a hint for polls; the record's lease is
+        what guards a send, and an unused claim simply runs out.
+        """
+        params = {
+            "now": now,
+            "limit": limit,
+            "scan": limit * 8,
+            "me": self._owner,
+            "claim": self.poll_claim,
+        }
+        rows = self._rows(self._sql["due"], params)
+        return [r[0] for r in sorted(rows, key=lambda row: row[1])]
 
     def query(
         self,

@@ -334,25 +334,49 @@ def test_postgres_refuses_another_programs_schema(postgres_server: PostgresServe
     assert rows == [("customers",)]
 
 
-def test_postgres_migrates_an_outbox_left_at_an_older_version(
-    postgres_server: PostgresServer,
-) -> None:
-    """An outbox whose migrations were interrupted before the first (version 0) is completed."""
+def test_postgres_migrates_a_schema_1_outbox(postgres_server: PostgresServer) -> None:
+    """An outbox exactly as schema 1 wrote it, with a waiting record, opens and is migrated."""
+    from unipost.postgres_store import _MIGRATIONS as PG_MIGRATIONS
+    from unipost.postgres_store import SCHEMA_VERSION as PG_VERSION
+
     schema = "t_" + uuid.uuid4().hex[:16]
     _pg_execute(
         postgres_server.url,
         f"CREATE SCHEMA {schema}",
         f"CREATE TABLE {schema}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        f"INSERT INTO {schema}.meta VALUES ('schema_version', '0')",
+        f"INSERT INTO {schema}.meta VALUES ('schema_version', '1'), ('secret', '{'ab' * 32}')",
+        *(s for s in PG_MIGRATIONS[0].format(s=schema).split(";") if s.strip()),
+        f"INSERT INTO {schema}.publications VALUES ('pub1', 'old-post', 1, 'h', '{{}}', '{{}}', {NOW})",
+        f"INSERT INTO {schema}.records VALUES ('rec1', 'pub1', 'old-post', 1, 'site', '0', 'up1-old', "
+        f"'retry_wait', 2, {NOW}, {NOW + 3600}, NULL, 0, 'transient', 'HTTP 503', NULL, NULL, "
+        f"false, false, {NOW}, 0, '[]', '{{}}', {NOW}, {NOW})",
     )
     store = PostgresStore(postgres_server.url, schema=schema)
-    record = _open(store)
-    assert store.record(record.id).delivery_key == record.delivery_key
+    record = store.record("rec1")
+    assert (record.state, record.attempts, record.delivery_key) == (State.RETRY_WAIT, 2, "up1-old")
+    assert store.due_publications(NOW, 10) == ["pub1"]
+    assert store.secret() == bytes.fromhex("ab" * 32)
     store.close()
     rows = _pg_execute(
         postgres_server.url, f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"
     )
-    assert rows == [(str(1),)]
+    assert rows == [(str(PG_VERSION),)]
+    assert PG_VERSION > 1
+
+
+def test_postgres_polls_of_two_workers_share_the_backlog(postgres_server: PostgresServer) -> None:
+    """Two workers polling at once get different publications; an unused claim runs out."""
+    schema = "t_" + uuid.uuid4().hex[:16]
+    a, b = (PostgresStore(postgres_server.url, schema=schema) for _ in range(2))
+    due = {_open(a).publication_id for _ in range(6)}
+    first, second = a.due_publications(NOW, 4), b.due_publications(NOW, 4)
+    assert len(first) == 4
+    assert set(first).isdisjoint(second)
+    assert set(first) | set(second) == due
+    assert set(a.due_publications(NOW, 10)) == set(first)  # its own claims stay its own
+    assert set(b.due_publications(NOW + 11, 10)) == due  # a's claims ran out
+    a.close()
+    b.close()
 
 
 def test_an_unreachable_server_is_named_without_its_password() -> None:
