@@ -75,8 +75,20 @@ def _work(
     dispatcher.store.close()
 
 
-def _measure(target: str, endpoint: str, records: int, workers: int) -> tuple[float, float]:
-    """Records delivered per second (wall clock), and worker CPU ms per record."""
+def _server_cpu(postgres: PostgresServer | None) -> float:
+    """CPU seconds used so far by the PostgreSQL server and its finished backends."""
+    if postgres is None:
+        return 0.0
+    pid = (postgres.directory / "data" / "postmaster.pid").read_text().split()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    target: str, endpoint: str, records: int, workers: int, postgres: PostgresServer | None = None
+) -> tuple[float, float, float]:
+    """Records delivered per second (wall clock); worker and server CPU ms per record."""
     schema = "bench_" + uuid.uuid4().hex[:10]
     dispatcher = _dispatcher(target, schema, endpoint)
     for n in range(records):
@@ -95,7 +107,7 @@ def _measure(target: str, endpoint: str, records: int, workers: int) -> tuple[fl
     for ready in readies:
         if not ready.wait(120):
             raise RuntimeError("a worker process did not start")
-    started = time.perf_counter()
+    started, server_before = time.perf_counter(), _server_cpu(postgres)
     go.set()
     seconds = sum(cpu.get(timeout=600) for _ in processes)
     for process in processes:
@@ -103,12 +115,14 @@ def _measure(target: str, endpoint: str, records: int, workers: int) -> tuple[fl
         if process.exitcode != 0:
             raise RuntimeError(f"a worker process failed ({process.exitcode})")
     elapsed = time.perf_counter() - started
+    time.sleep(0.5 if postgres else 0)  # the workers' backends exit and are reaped
+    server_seconds = _server_cpu(postgres) - server_before
     store = _store(target, schema)
     delivered = store.query(states=[State.DELIVERED], limit=10 * records)
     store.close()
     if len(delivered) != records:
         raise RuntimeError(f"only {len(delivered)} of {records} delivered")
-    return records / elapsed, 1000 * seconds / records
+    return records / elapsed, 1000 * seconds / records, 1000 * server_seconds / records
 
 
 def main() -> None:
@@ -117,7 +131,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="PostgreSQL worker counts")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    rows: list[tuple[str, int, tuple[float, float]]] = []
+    rows: list[tuple[str, int, tuple[float, float, float]]] = []
     postgres = PostgresServer(installer=ROOT / "scripts" / "ci" / "install-postgres.sh").start()
     try:
         with ServerProcess() as server, tempfile.TemporaryDirectory() as folder:
@@ -130,8 +144,10 @@ def main() -> None:
             # the database stays consistent). The default (on) row shows the flush's price.
             relaxed = postgres.url + "?options=-c%20synchronous_commit%3Doff"
             for n in counts:
-                rows.append(("pg sync=off", n, _measure(relaxed, endpoint, args.records, n)))
-            rows.append(("pg sync=on", 1, _measure(postgres.url, endpoint, args.records, 1)))
+                rate = _measure(relaxed, endpoint, args.records, n, postgres)
+                rows.append(("pg sync=off", n, rate))
+            rate = _measure(postgres.url, endpoint, args.records, 1, postgres)
+            rows.append(("pg sync=on", 1, rate))
             sent = server.count() - before
             if sent != args.records * len(rows):
                 raise RuntimeError(f"{sent} requests for {args.records * len(rows)} records")
@@ -142,9 +158,12 @@ def main() -> None:
         f"{args.records} records per row, Python {platform.python_version()}, "
         f"{os.cpu_count()} cores, load average at the end {load:.1f}"
     )
-    print(f"{'store':<14} {'workers':>8} {'delivered/s':>12} {'worker CPU ms/record':>21}")
-    for label, n, (rate, cpu) in rows:
-        print(f"{label:<14} {n:>8} {rate:>12.0f} {cpu:>21.2f}")
+    print(
+        f"{'store':<14} {'workers':>8} {'delivered/s':>12} {'worker CPU ms/rec':>18} "
+        f"{'server CPU ms/rec':>18}"
+    )
+    for label, n, (rate, cpu, server_cpu) in rows:
+        print(f"{label:<14} {n:>8} {rate:>12.0f} {cpu:>18.2f} {server_cpu:>18.2f}")
 
 
 if __name__ == "__main__":
