@@ -67,6 +67,14 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE {s}.publications ADD COLUMN claimed_by TEXT;
     ALTER TABLE {s}.publications ADD COLUMN claimed_until DOUBLE PRECISION NOT NULL DEFAULT 0;
     """,
+    # 3: one driver per publication across processes, and state every process shares
+    """
+    CREATE TABLE {s}.publication_leases (
+        publication_id TEXT PRIMARY KEY, owner TEXT NOT NULL,
+        lease_until DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE {s}.shared_state (key TEXT PRIMARY KEY, value JSONB NOT NULL);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -247,7 +255,9 @@ class PostgresStore:
             "GROUP BY publication_id ORDER BY at LIMIT %(scan)s), "
             f"picked AS (SELECT p.id, due.at FROM {s}.publications AS p "
             "JOIN due ON p.id = due.publication_id "
-            "WHERE p.claimed_until <= %(now)s OR p.claimed_by = %(me)s "
+            "WHERE (p.claimed_until <= %(now)s OR p.claimed_by = %(me)s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {s}.publication_leases AS l "
+            "WHERE l.publication_id = p.id AND l.lease_until > %(now)s) "
             "ORDER BY due.at LIMIT %(limit)s FOR UPDATE OF p SKIP LOCKED) "
             f"UPDATE {s}.publications AS p SET claimed_by = %(me)s, "
             "claimed_until = %(now)s + %(claim)s FROM picked WHERE p.id = picked.id "
@@ -441,6 +451,7 @@ class PostgresStore:
         states: Sequence[State] = (),
         channel: str | None = None,
         post_id: str | None = None,
+        platform_id: str | None = None,
         limit: int = 1000,
     ) -> list[Record]:
         clauses: list[str] = []
@@ -454,11 +465,33 @@ class PostgresStore:
         if post_id is not None:
             clauses.append("post_id = %s")
             params.append(post_id)
+        if platform_id is not None:
+            clauses.append("platform_id = %s")
+            params.append(platform_id)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._rows(
             self._sql["select"] + where + " ORDER BY created_at, path LIMIT %s", [*params, limit]
         )
         return [_record(r) for r in rows]
+
+    def lease_publication(self, publication_id: str, owner: str, until: float, now: float) -> bool:
+        """Become the one driver of a publication until ``until`` (compare-and-set)."""
+        rows = self._rows(
+            f"INSERT INTO {self.schema}.publication_leases AS l VALUES (%s, %s, %s) "  # noqa: S608
+            "ON CONFLICT (publication_id) DO UPDATE SET owner = EXCLUDED.owner, "
+            "lease_until = EXCLUDED.lease_until "
+            "WHERE l.owner = EXCLUDED.owner OR l.lease_until <= %s RETURNING 1",
+            (publication_id, owner, until, now),
+        )
+        return bool(rows)
+
+    def release_publication(self, publication_id: str, owner: str) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                f"DELETE FROM {self.schema}.publication_leases "  # noqa: S608
+                "WHERE publication_id = %s AND owner = %s",
+                (publication_id, owner),
+            )
 
     def close(self) -> None:
         self._pool.close()

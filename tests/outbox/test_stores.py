@@ -563,3 +563,26 @@ def test_an_outbox_url_selects_the_postgres_store(
 def test_a_bad_outbox_table_names_the_key(outbox: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         parse_config({"outbox": outbox})
+
+
+def test_postgres_one_driver_per_publication(postgres_server: PostgresServer) -> None:
+    """A live publication lease keeps other drivers (and polls) off; its owner may renew it."""
+    schema = "t_" + uuid.uuid4().hex[:16]
+    a, b = (PostgresStore(postgres_server.url, schema=schema) for _ in range(2))
+    record = _open(a)
+    pid = record.publication_id
+    assert a.lease_publication(pid, "w1", NOW + 30, NOW)
+    assert not b.lease_publication(pid, "w2", NOW + 30, NOW + 1)
+    assert b.due_publications(NOW + 1, 10) == []
+    assert a.lease_publication(pid, "w1", NOW + 60, NOW + 2)  # renewed by its owner
+    assert not b.lease_publication(pid, "w2", NOW + 90, NOW + 31)
+    a.release_publication(pid, "w2")  # not w2's: nothing happens
+    assert not b.lease_publication(pid, "w2", NOW + 90, NOW + 31)
+    a.release_publication(pid, "w1")
+    assert b.lease_publication(pid, "w2", NOW + 90, NOW + 31)
+    assert a.lease_publication(pid, "w1", NOW + 200, NOW + 91)  # w2's ran out
+    record.platform_id = "p-1"
+    a.save(record)
+    assert [r.id for r in b.query(platform_id="p-1")] == [record.id]
+    a.close()
+    b.close()
