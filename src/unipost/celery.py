@@ -25,7 +25,7 @@ import contextvars
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ import attrs
 
 from unipost.dispatcher import Dispatcher
 from unipost.errors import StoreError
-from unipost.outbox import Attempt, Publication, Record, State, Store
+from unipost.outbox import Record, State, Store
+from unipost.store_proxy import DelegatingStore
 
 __all__ = ["CLAIM_OWNER", "FocusedStore", "install"]
 
@@ -54,23 +55,13 @@ def _due(record: Record, now: float) -> bool:
 
 
 @attrs.define
-class FocusedStore:
+class FocusedStore(DelegatingStore):
     """A store whose due list can be narrowed to one publication, for one task.
 
     The dispatcher's worker step advances what the store calls due; inside
     :meth:`focus` that is only the task's publication, so a Celery task runs
     exactly the engine a plain worker runs, on one publication.
     """
-
-    inner: Store
-
-    @property
-    def durable(self) -> bool:
-        return self.inner.durable
-
-    @property
-    def location(self) -> str:
-        return self.inner.location
 
     def focus(self, publication_id: str) -> contextvars.Token[str | None]:
         return _focus.set(publication_id)
@@ -82,56 +73,6 @@ class FocusedStore:
         if any(_due(r, now) for r in self.inner.records(focused)):
             return [focused]
         return []
-
-    def secret(self) -> bytes:
-        return self.inner.secret()
-
-    def open_publication(
-        self, publication: Publication, records: Sequence[Record]
-    ) -> tuple[Publication, list[Record]]:
-        return self.inner.open_publication(publication, records)
-
-    def publication(self, publication_id: str) -> Publication:
-        return self.inner.publication(publication_id)
-
-    def find_publication(self, post_id: str, revision: int | None = None) -> Publication | None:
-        return self.inner.find_publication(post_id, revision)
-
-    def records(self, publication_id: str) -> list[Record]:
-        return self.inner.records(publication_id)
-
-    def record(self, record_id: str) -> Record:
-        return self.inner.record(record_id)
-
-    def save(self, record: Record, *, attempt: Attempt | None = None) -> None:
-        self.inner.save(record, attempt=attempt)
-
-    def begin_attempt(
-        self, record_id: str, owner: str, lease_until: float, now: float
-    ) -> Record | None:
-        return self.inner.begin_attempt(record_id, owner, lease_until, now)
-
-    def lease(self, record_id: str, owner: str, lease_until: float, now: float) -> Record | None:
-        return self.inner.lease(record_id, owner, lease_until, now)
-
-    def add_attempt(self, log: Attempt) -> None:
-        self.inner.add_attempt(log)
-
-    def attempts(self, record_id: str) -> list[Attempt]:
-        return self.inner.attempts(record_id)
-
-    def query(
-        self,
-        *,
-        states: Sequence[State] = (),
-        channel: str | None = None,
-        post_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[Record]:
-        return self.inner.query(states=states, channel=channel, post_id=post_id, limit=limit)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 DispatcherFactory = Callable[[Store], Dispatcher]

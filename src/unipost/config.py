@@ -5,6 +5,7 @@
     [outbox]
     path = "~/.local/share/unipost/outbox.sqlite3"   # or "memory" (tests only)
     # url = "postgresql://unipost@db.internal/shop"  # instead of path: workers on many machines
+    # shared_state = "redis://cache.internal:6379/0"  # breakers and budgets in Redis (optional)
 
     [channels.site]
     type = "site"
@@ -66,6 +67,7 @@ class Config:
     channels: Mapping[str, Channel]
     routes: Mapping[str, Route] = attrs.field(factory=dict)
     outbox: str | None = None  # a path, "memory", a postgresql:// URL, or None for the default file
+    shared_state: str | None = None  # a redis:// URL: breakers and budgets shared through Redis
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
     retry_ambiguous: frozenset[str] = frozenset()
     source: str = "built-in defaults"
@@ -86,6 +88,15 @@ class Config:
         return routing.as_route(to)
 
     def store(self) -> Store:
+        store = self._records_store()
+        if self.shared_state is None:
+            return store
+        from unipost.redis_state import RedisState
+        from unipost.store_proxy import DelegatingStore
+
+        return DelegatingStore(store, shared=RedisState(self.shared_state))
+
+    def _records_store(self) -> Store:
         if self.outbox == "memory":
             return MemoryStore()
         target = self.outbox or os.environ.get("UNIPOST_OUTBOX") or ""
@@ -253,11 +264,21 @@ def parse_config(
                     f"add [channels.{leaf.channel}] or fix the name",
                 )
     outbox = data.get("outbox", {})
-    if not isinstance(outbox, Mapping) or set(outbox) - {"path", "url"}:
+    if not isinstance(outbox, Mapping) or set(outbox) - {"path", "url", "shared_state"}:
         raise ConfigurationError(
             "outbox",
-            "only 'path' and 'url' are known",
+            "only 'path', 'url' and 'shared_state' are known",
             'write [outbox] path = "outbox.sqlite3" or url = "postgresql://…"',
+        )
+    shared_state = outbox.get("shared_state")
+    if shared_state is not None and (
+        not isinstance(shared_state, str)
+        or not shared_state.startswith(("redis://", "rediss://", "unix://"))
+    ):
+        raise ConfigurationError(
+            "outbox.shared_state",
+            "must be a Redis URL",
+            'write shared_state = "redis://host:6379/0" (or leave it out: the outbox keeps it)',
         )
     if "url" in outbox:
         url = outbox["url"]
@@ -283,6 +304,7 @@ def parse_config(
         channels=channels,
         routes=routes,
         outbox=outbox.get("url", outbox.get("path")),
+        shared_state=shared_state,
         dispatch=dispatch,
         retry_ambiguous=frozenset(retry_ambiguous),
         source=source,

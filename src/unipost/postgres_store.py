@@ -20,71 +20,26 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from unipost.errors import StoreError
-from unipost.outbox import Attempt, Publication, Record, State, _check_conflict
+from unipost.outbox import OUTAGE_CLASSES, Attempt, Publication, Record, State, _check_conflict
+from unipost.postgres_sql import (
+    ATTEMPT_COLUMNS,
+    IDENTIFIER,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    attempt_values,
+    jsonb,
+    publication_from,
+    record_from,
+    record_values,
+    statements,
+)
+from unipost.postgres_state import PostgresState
 
 if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
-
-_MIGRATIONS: tuple[str, ...] = (
-    # 1: the SQLite store's schema 2, in PostgreSQL types
-    """
-    CREATE TABLE {s}.publications (
-        id TEXT PRIMARY KEY, post_id TEXT NOT NULL, revision INTEGER NOT NULL,
-        content_hash TEXT NOT NULL, post JSONB NOT NULL, route JSONB NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        UNIQUE (post_id, revision)
-    );
-    CREATE TABLE {s}.records (
-        id TEXT PRIMARY KEY, publication_id TEXT NOT NULL REFERENCES {s}.publications(id),
-        post_id TEXT NOT NULL, revision INTEGER NOT NULL, channel TEXT NOT NULL, path TEXT NOT NULL,
-        delivery_key TEXT NOT NULL UNIQUE, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-        next_attempt_at DOUBLE PRECISION NOT NULL, ttl_at DOUBLE PRECISION NOT NULL,
-        lease_owner TEXT, lease_until DOUBLE PRECISION NOT NULL,
-        last_class TEXT, last_error TEXT, platform_id TEXT, url TEXT,
-        possible_duplicate BOOLEAN NOT NULL, moved_on BOOLEAN NOT NULL,
-        started_at DOUBLE PRECISION NOT NULL, lookups_absent INTEGER NOT NULL,
-        recipients JSONB NOT NULL, extra JSONB NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
-        UNIQUE (post_id, channel, revision)
-    );
-    CREATE INDEX records_publication ON {s}.records (publication_id);
-    CREATE INDEX records_post ON {s}.records (post_id);
-    CREATE INDEX records_open ON {s}.records (next_attempt_at)
-        WHERE state NOT IN ('delivered', 'failed', 'ambiguous', 'expired', 'skipped', 'cancelled');
-    CREATE TABLE {s}.attempts (
-        record_id TEXT NOT NULL, n INTEGER NOT NULL, started_at DOUBLE PRECISION NOT NULL,
-        duration DOUBLE PRECISION NOT NULL, error_class TEXT, http_status INTEGER,
-        platform_code TEXT, retry_after DOUBLE PRECISION, request_id TEXT, message TEXT
-    );
-    CREATE INDEX attempts_record ON {s}.attempts (record_id);
-    """,
-    # 2: a worker's poll claims the publications it returns for a moment, so N workers
-    # polling together each get different ones instead of racing for the same oldest few
-    """
-    ALTER TABLE {s}.publications ADD COLUMN claimed_by TEXT;
-    ALTER TABLE {s}.publications ADD COLUMN claimed_until DOUBLE PRECISION NOT NULL DEFAULT 0;
-    """,
-    # 3: one driver per publication across processes, and state every process shares
-    """
-    CREATE TABLE {s}.publication_leases (
-        publication_id TEXT PRIMARY KEY, owner TEXT NOT NULL,
-        lease_until DOUBLE PRECISION NOT NULL
-    );
-    CREATE TABLE {s}.shared_state (key TEXT PRIMARY KEY, value JSONB NOT NULL);
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-_RECORD_COLUMNS = tuple(f.name for f in attrs.fields(Record))
-_ATTEMPT_COLUMNS = tuple(f.name for f in attrs.fields(Attempt))
-_PUBLICATION_COLUMNS = "id, post_id, revision, content_hash, post, route, created_at"
-_TERMINAL = tuple(s.value for s in State if s.terminal)
-# Literal, not parameters: the planner uses the partial index records_open only for this exact text.
-_OPEN = "state NOT IN ({})".format(", ".join(f"'{value}'" for value in _TERMINAL))
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def _import_psycopg() -> tuple[Any, Any]:
@@ -102,47 +57,6 @@ def _import_psycopg() -> tuple[Any, Any]:
 def _display(url: str) -> str:
     """The URL without its password, for messages and ``location``."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
-
-
-def _jsonb(value: Any) -> Any:
-    from psycopg.types.json import Jsonb
-
-    return Jsonb(value)
-
-
-def _record_values(record: Record) -> list[Any]:
-    values: list[Any] = []
-    for column in _RECORD_COLUMNS:
-        value = getattr(record, column)
-        if column == "state":
-            value = value.value
-        elif column in ("recipients", "extra"):
-            value = _jsonb(value)
-        values.append(value)
-    return values
-
-
-def _record(row: Sequence[Any]) -> Record:
-    data = dict(zip(_RECORD_COLUMNS, row, strict=True))
-    data["state"] = State(data["state"])
-    return Record(**data)
-
-
-def _publication(row: Sequence[Any]) -> Publication:
-    pid, post_id, revision, content_hash, post, route, created_at = row
-    return Publication(
-        id=pid,
-        post_id=post_id,
-        revision=revision,
-        content_hash=content_hash,
-        post=post,
-        route=route,
-        created_at=created_at,
-    )
-
-
-def _attempt_values(log: Attempt) -> list[Any]:
-    return [getattr(log, column) for column in _ATTEMPT_COLUMNS]
 
 
 @attrs.define
@@ -172,7 +86,7 @@ class PostgresStore:
 
     @schema.validator
     def _check_schema(self, _attribute: object, value: str) -> None:
-        if not _IDENTIFIER.fullmatch(value):
+        if not IDENTIFIER.fullmatch(value):
             raise StoreError(
                 f"the outbox schema {value!r} is not a plain PostgreSQL name: "
                 "use lower-case letters, digits and _"
@@ -181,7 +95,7 @@ class PostgresStore:
     def __attrs_post_init__(self) -> None:
         psycopg, psycopg_pool = _import_psycopg()
         self._errors = (psycopg.Error, psycopg_pool.PoolTimeout)
-        self._prepare_sql()
+        self._sql = statements(self.schema)
         self._pool = psycopg_pool.ConnectionPool(
             self.url,
             min_size=1,
@@ -208,61 +122,6 @@ class PostgresStore:
     @property
     def location(self) -> str:
         return f"{_display(self.url)} (schema {self.schema})"
-
-    def _prepare_sql(self) -> None:
-        s = self.schema
-        columns = ", ".join(_RECORD_COLUMNS)
-        values = ", ".join("%s" for _ in _RECORD_COLUMNS)
-        lease_condition = (
-            f"{_OPEN} AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_until <= %(now)s) "
-            "AND (next_attempt_at <= %(now)s OR ttl_at <= %(now)s)"
-        )
-        lease = (
-            # SKIP LOCKED: a row another worker is claiming right now is not waited for.
-            f"WITH claim AS (SELECT id FROM {s}.records WHERE id = %(id)s AND {{condition}} "  # noqa: S608
-            "FOR UPDATE SKIP LOCKED) "
-            f"UPDATE {s}.records AS r SET {{sets}} FROM claim WHERE r.id = claim.id "
-            f"RETURNING {', '.join('r.' + c for c in _RECORD_COLUMNS)}"
-        )
-        self._sql = {
-            "select": f"SELECT {columns} FROM {s}.records",  # noqa: S608 - constant columns
-            "insert_record": f"INSERT INTO {s}.records ({columns}) VALUES ({values})",  # noqa: S608
-            "insert_publication": f"INSERT INTO {s}.publications ({_PUBLICATION_COLUMNS}) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            "publication": f"SELECT {_PUBLICATION_COLUMNS} FROM {s}.publications",  # noqa: S608
-            "update": f"UPDATE {s}.records SET "  # noqa: S608
-            + ", ".join(f"{c} = %s" for c in _RECORD_COLUMNS[1:])
-            + " WHERE id = %s",
-            "insert_attempt": f"INSERT INTO {s}.attempts ({', '.join(_ATTEMPT_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join('%s' for _ in _ATTEMPT_COLUMNS)})",
-            "attempts": f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM {s}.attempts "  # noqa: S608
-            "WHERE record_id = %s ORDER BY n",
-            "lease": lease.format(
-                condition=lease_condition,
-                sets="lease_owner = %(owner)s, lease_until = %(until)s, updated_at = %(now)s",
-            ),
-            "begin_attempt": lease.format(
-                condition=lease_condition + " AND state IN ('pending', 'retry_wait')",
-                sets="lease_owner = %(owner)s, lease_until = %(until)s, updated_at = %(now)s, "
-                "state = 'sending', attempts = r.attempts + 1",
-            ),
-            # The oldest due publications that no other store holds a poll claim on; the
-            # returned ones are claimed (SKIP LOCKED: a row another poll is claiming is skipped).
-            "due": f"WITH due AS (SELECT publication_id, MIN(LEAST(next_attempt_at, ttl_at)) AS at "  # noqa: S608
-            f"FROM {s}.records WHERE {_OPEN} "
-            "AND (lease_owner IS NULL OR lease_until <= %(now)s) "
-            "AND ((state != 'blocked' AND next_attempt_at <= %(now)s) OR ttl_at <= %(now)s) "
-            "GROUP BY publication_id ORDER BY at LIMIT %(scan)s), "
-            f"picked AS (SELECT p.id, due.at FROM {s}.publications AS p "
-            "JOIN due ON p.id = due.publication_id "
-            "WHERE (p.claimed_until <= %(now)s OR p.claimed_by = %(me)s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {s}.publication_leases AS l "
-            "WHERE l.publication_id = p.id AND l.lease_until > %(now)s) "
-            "ORDER BY due.at LIMIT %(limit)s FOR UPDATE OF p SKIP LOCKED) "
-            f"UPDATE {s}.publications AS p SET claimed_by = %(me)s, "
-            "claimed_until = %(now)s + %(claim)s FROM picked WHERE p.id = picked.id "
-            "RETURNING p.id, picked.at",
-        }
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -303,7 +162,7 @@ class PostgresStore:
                     f"the outbox {self.location} has schema {version}, newer than this unipost "
                     f"({SCHEMA_VERSION}): upgrade unipost"
                 )
-            for script in _MIGRATIONS[version:]:
+            for script in MIGRATIONS[version:]:
                 for statement in script.format(s=s).split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -340,8 +199,8 @@ class PostgresStore:
                     publication.post_id,
                     publication.revision,
                     publication.content_hash,
-                    _jsonb(publication.post),
-                    _jsonb(publication.route),
+                    jsonb(publication.post),
+                    jsonb(publication.route),
                     publication.created_at,
                 ),
             ).fetchone()
@@ -353,11 +212,11 @@ class PostgresStore:
                 ).fetchone()
                 if row is None:  # inserted by another publisher and gone again: not possible
                     raise StoreError(f"publication {publication.post_id!r} vanished mid-open")
-                existing = _publication(row)
+                existing = publication_from(row)
             else:
                 with conn.cursor() as cursor:
                     cursor.executemany(
-                        self._sql["insert_record"], [_record_values(r) for r in records]
+                        self._sql["insert_record"], [record_values(r) for r in records]
                     )
         if existing is not None:
             _check_conflict(existing, publication)
@@ -368,7 +227,7 @@ class PostgresStore:
         rows = self._rows(self._sql["publication"] + " WHERE id = %s", (publication_id,))
         if not rows:
             raise StoreError(f"no publication {publication_id} in the outbox {self.location}")
-        return _publication(rows[0])
+        return publication_from(rows[0])
 
     def find_publication(self, post_id: str, revision: int | None = None) -> Publication | None:
         sql = self._sql["publication"] + " WHERE post_id = %s"
@@ -377,29 +236,29 @@ class PostgresStore:
             sql += " AND revision = %s"
             params.append(revision)
         rows = self._rows(sql + " ORDER BY revision DESC LIMIT 1", params)
-        return _publication(rows[0]) if rows else None
+        return publication_from(rows[0]) if rows else None
 
     def records(self, publication_id: str) -> list[Record]:
         rows = self._rows(
             self._sql["select"] + " WHERE publication_id = %s ORDER BY path", (publication_id,)
         )
-        return [_record(r) for r in rows]
+        return [record_from(r) for r in rows]
 
     def record(self, record_id: str) -> Record:
         rows = self._rows(self._sql["select"] + " WHERE id = %s", (record_id,))
         if not rows:
             raise StoreError(f"no record {record_id} in the outbox {self.location}")
-        return _record(rows[0])
+        return record_from(rows[0])
 
     def save(self, record: Record, *, attempt: Attempt | None = None) -> None:
-        values = _record_values(record)
+        values = record_values(record)
         params = [*values[1:], values[0]]
         with self._connection() as conn:
             if attempt is None:
                 conn.execute(self._sql["update"], params)
                 return
             with conn.transaction():
-                conn.execute(self._sql["insert_attempt"], _attempt_values(attempt))
+                conn.execute(self._sql["insert_attempt"], attempt_values(attempt))
                 conn.execute(self._sql["update"], params)
 
     def _lease(
@@ -408,7 +267,7 @@ class PostgresStore:
         rows = self._rows(
             self._sql[key], {"id": record_id, "owner": owner, "until": until, "now": now}
         )
-        return _record(rows[0]) if rows else None
+        return record_from(rows[0]) if rows else None
 
     def begin_attempt(
         self, record_id: str, owner: str, lease_until: float, now: float
@@ -420,11 +279,11 @@ class PostgresStore:
 
     def add_attempt(self, log: Attempt) -> None:
         with self._connection() as conn:
-            conn.execute(self._sql["insert_attempt"], _attempt_values(log))
+            conn.execute(self._sql["insert_attempt"], attempt_values(log))
 
     def attempts(self, record_id: str) -> list[Attempt]:
         rows = self._rows(self._sql["attempts"], (record_id,))
-        return [Attempt(**dict(zip(_ATTEMPT_COLUMNS, row, strict=True))) for row in rows]
+        return [Attempt(**dict(zip(ATTEMPT_COLUMNS, row, strict=True))) for row in rows]
 
     def due_publications(self, now: float, limit: int) -> list[str]:
         """Due publications, oldest first, skipping those another worker's poll just took.
@@ -472,7 +331,7 @@ class PostgresStore:
         rows = self._rows(
             self._sql["select"] + where + " ORDER BY created_at, path LIMIT %s", [*params, limit]
         )
-        return [_record(r) for r in rows]
+        return [record_from(r) for r in rows]
 
     def lease_publication(self, publication_id: str, owner: str, until: float, now: float) -> bool:
         """Become the one driver of a publication until ``until`` (compare-and-set)."""
@@ -492,6 +351,30 @@ class PostgresStore:
                 "WHERE publication_id = %s AND owner = %s",
                 (publication_id, owner),
             )
+
+    def wake(self, channels: Sequence[str], now: float, spread: float) -> int:
+        """Records of ``channels`` waiting on an outage become due within ``spread`` seconds."""
+        if not channels:
+            return 0
+        with self._connection() as conn:
+            # A stable spread per record (from its id) so woken records do not all return at once.
+            cursor = conn.execute(
+                f"UPDATE {self.schema}.records SET next_attempt_at = "  # noqa: S608
+                "%(now)s + (abs(hashtext(id)) %% 1000) / 1000.0 * %(spread)s "
+                "WHERE channel = ANY(%(channels)s) AND state = 'retry_wait' "
+                "AND last_class = ANY(%(classes)s) AND next_attempt_at > %(now)s",
+                {
+                    "now": now,
+                    "spread": spread,
+                    "channels": list(channels),
+                    "classes": list(OUTAGE_CLASSES),
+                },
+            )
+            return cursor.rowcount
+
+    @property
+    def shared_state(self) -> PostgresState:
+        return PostgresState(self.schema, self._connection)
 
     def close(self) -> None:
         self._pool.close()

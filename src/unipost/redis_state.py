@@ -1,155 +1,179 @@
 """Breakers, retry budgets and rate-limit times shared through Redis (``unipost-sdk[redis]``).
 
-Every worker on every machine sees one breaker per failure domain, one retry
-budget per domain, one token bucket per (credential, limit) and one
-not-before time per credential. Each change is one Lua script, so it is atomic
-on the server: two workers can never both take the half-open probe, and a
-spend can never overdraw a budget.
+:class:`RedisState` is the :class:`~unipost.shared_state.SharedState` for
+workers on many machines: every one of them sees one breaker per failure
+domain, one retry budget per domain and one not-before time per credential.
+Each change is one Lua script, so it is atomic on the server: two workers can
+never both take a half-open breaker's probe, and a spend can never overdraw a
+budget. The breaker script is :func:`unipost.breaker.step` written in Lua
+(a test runs both side by side); values are stored as JSON with times as
+decimal strings, so no precision is lost to Lua's number formatting.
 
-Time is the caller's clock (the dispatcher's, virtual in tests), passed in as
-``now``: machines sharing a Redis need synchronised clocks (NTP), as they
-already do for the outbox's leases.
+Time is the caller's clock (the dispatcher's), passed in as ``now``: machines
+sharing a Redis need synchronised clocks (NTP), as the outbox's leases do.
 
 When Redis cannot be reached the state falls back to this process's own
-(:class:`~unipost.breaker.Breakers`, budgets, buckets), emits one
-``shared_state.degraded`` event, retries Redis every ``retry_interval``
-seconds, and emits ``shared_state.restored`` when it answers again. Delivery
-never stops for Redis: the outbox, not Redis, keeps the promises.
+(:class:`~unipost.shared_state.LocalState`), emits one ``shared_state.degraded``
+event (also logged as a warning), tries Redis again every ``retry_interval``
+seconds and emits ``shared_state.restored`` when it answers. Delivery never
+stops for Redis: the outbox, not Redis, keeps the promises.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
-from unipost.breaker import Breaker, BreakerState
+from unipost.breaker import Admission, BreakerData, BreakerSettings
 from unipost.channel import Limit
 from unipost.errors import ConfigurationError
 from unipost.events import Event
-from unipost.ratelimit import TokenBucket
-from unipost.retry import RetryBudget
+from unipost.shared_state import LocalState
 
-__all__ = ["BreakerVerdict", "RedisState"]
+__all__ = ["RedisState"]
 
 T = TypeVar("T")
+_log = logging.getLogger("unipost")
 
-# Floats cross Redis as strings: a Lua number returned to a client is truncated to an integer.
+# Floats cross Redis as strings: Lua formats numbers with 14 digits, and a number returned
+# to a client is truncated to an integer.
 _LUA_FMT = "local function f(x) return string.format('%.6f', x) end\n"
 
-# KEYS: breaker hash. ARGV: now, probe_lease.
-# Returns: allowed (0/1), probe (0/1), old state, new state, open_until.
-_ALLOW = (
+# KEYS: the breaker. ARGV: op, now, arg, failure_threshold, rate_threshold, window,
+# min_calls, open_base, open_cap, probe_lease. Returns: before JSON, after JSON, answer.
+# The same rules as unipost.breaker.step, operation by operation.
+_STEP = (
     _LUA_FMT
     + """
-local h = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
-local state = h[1] or 'closed'
-local open_until = tonumber(h[2] or '0')
-local probe_until = tonumber(h[3] or '0')
-local now = tonumber(ARGV[1])
-local old = state
-if state == 'closed' then return {1, 0, old, state, f(open_until)} end
-if state == 'open' or state == 'isolated' then
-  if now < open_until then return {0, 0, old, state, f(open_until)} end
-  state = 'half_open'
-  redis.call('HSET', KEYS[1], 'state', state)
+local raw = redis.call('GET', KEYS[1])
+local d = {}
+if raw then d = cjson.decode(raw) end
+local function num(x, default)
+  if x == nil or x == cjson.null then return default end
+  return tonumber(x)
 end
--- One probe at a time, across every process; a probe whose owner died expires.
-if probe_until > now then return {0, 0, old, state, f(open_until)} end
-redis.call('HSET', KEYS[1], 'probe_until', f(now + tonumber(ARGV[2])))
-return {1, 1, old, state, f(open_until)}
-"""
-)
+local state = d.state or 'closed'
+local open_until, open_for = num(d.open_until, 0), num(d.open_for, 0)
+local consecutive, probe_until = num(d.consecutive, 0), num(d.probe_until, 0)
+local calls = {}
+if type(d.calls) == 'table' then
+  for _, c in ipairs(d.calls) do calls[#calls + 1] = {tonumber(c[1]), c[2] == true} end
+end
+local op, now, arg = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local failure_threshold, rate_threshold = tonumber(ARGV[4]), tonumber(ARGV[5])
+local window, min_calls = tonumber(ARGV[6]), tonumber(ARGV[7])
+local open_base, open_cap, probe_lease = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local before = raw or ''
 
-# KEYS: breaker hash, calls zset, failures zset.
-# ARGV: now, outcome ('ok'/'fail'/'none'), probe (0/1), call id, failure_threshold,
-#       rate_threshold, window, min_calls, open_base, open_cap.
-# Returns: old state, new state, open_until.
-_RECORD = (
-    _LUA_FMT
-    + """
-local now = tonumber(ARGV[1])
-local outcome = ARGV[2]
-local probe = ARGV[3] == '1'
-local h = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'open_for', 'consecutive')
-local state = h[1] or 'closed'
-local open_until = tonumber(h[2] or '0')
-local open_for = tonumber(h[3] or '0')
-local consecutive = tonumber(h[4] or '0')
-if probe then redis.call('HDEL', KEYS[1], 'probe_until') end
-if outcome == 'none' then return {state, state, f(open_until)} end
-local window = tonumber(ARGV[7])
-local ttl = math.ceil(window * 2) + 1
-redis.call('ZADD', KEYS[2], now, ARGV[4])
-if outcome == 'fail' then redis.call('ZADD', KEYS[3], now, ARGV[4]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. f(now - window))
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. f(now - window))
-redis.call('EXPIRE', KEYS[2], ttl)
-redis.call('EXPIRE', KEYS[3], ttl)
-local function open(duration)
-  redis.call('HSET', KEYS[1], 'state', 'open', 'open_for', f(duration),
-             'open_until', f(now + duration), 'consecutive', consecutive)
-  return {state, 'open', f(now + duration)}
+local function save()
+  local list = {}
+  for i, c in ipairs(calls) do list[i] = {f(c[1]), c[2]} end
+  local value = cjson.encode({state = state, open_until = f(open_until), open_for = f(open_for),
+    consecutive = consecutive, probe_until = f(probe_until), calls = list})
+  if #list == 0 then value = string.gsub(value, '"calls":{}', '"calls":[]') end
+  redis.call('SET', KEYS[1], value)
+  return value
 end
-if outcome == 'ok' then
-  consecutive = 0
-  redis.call('HSET', KEYS[1], 'consecutive', 0)
-  if state == 'half_open' and probe then
-    redis.call('HSET', KEYS[1], 'state', 'closed', 'open_for', 0)
-    redis.call('DEL', KEYS[2], KEYS[3])
-    return {state, 'closed', f(open_until)}
+local function reset()
+  redis.call('DEL', KEYS[1])
+  return ''
+end
+local function open(duration)
+  state, open_for, open_until, probe_until = 'open', duration, now + duration, 0
+end
+
+if op == 'allow' then
+  if state == 'closed' then return {before, before, 'allowed'} end
+  if state == 'open' or state == 'isolated' then
+    if now < open_until then return {before, before, 'refused'} end
+    state, probe_until = 'half_open', 0
   end
-  return {state, state, f(open_until)}
+  if probe_until > now then return {before, save(), 'refused'} end
+  probe_until = now + probe_lease
+  return {before, save(), 'probe'}
+end
+if op == 'isolate' then
+  state, open_until, probe_until = 'isolated', arg, 0
+  return {before, save(), ''}
+end
+if op == 'reset' then return {before, reset(), ''} end
+local probe = arg == 1
+local changed = false
+if probe and probe_until ~= 0 then probe_until, changed = 0, true end
+if op == 'none' then
+  if changed then return {before, save(), ''} end
+  return {before, before, ''}
+end
+local ok = op == 'ok'
+if ok and state == 'closed' and consecutive == 0 then
+  local all_fine = true
+  for _, c in ipairs(calls) do if not c[2] then all_fine = false end end
+  if all_fine then
+    if changed then return {before, save(), ''} end
+    return {before, before, ''}
+  end
+end
+local kept = {}
+for _, c in ipairs(calls) do if c[1] >= now - window then kept[#kept + 1] = c end end
+kept[#kept + 1] = {now, ok}
+calls = kept
+if ok then
+  consecutive = 0
+  if state == 'half_open' and probe then return {before, reset(), ''} end
+  return {before, save(), ''}
 end
 consecutive = consecutive + 1
 if state == 'half_open' and probe then
-  local base, cap = tonumber(ARGV[9]), tonumber(ARGV[10])
-  return open(math.min(cap, math.max(base, open_for * 2)))
-end
-if state == 'closed' then
-  local tripped = consecutive >= tonumber(ARGV[5])
-  local calls = redis.call('ZCARD', KEYS[2])
-  if not tripped and calls >= tonumber(ARGV[8]) then
-    tripped = redis.call('ZCARD', KEYS[3]) / calls >= tonumber(ARGV[6])
+  open(math.min(open_cap, math.max(open_base, open_for * 2)))
+elseif state == 'closed' then
+  local tripped = consecutive >= failure_threshold
+  if not tripped and #calls >= min_calls then
+    local failures = 0
+    for _, c in ipairs(calls) do if not c[2] then failures = failures + 1 end end
+    tripped = failures / #calls >= rate_threshold
   end
-  if tripped then return open(tonumber(ARGV[9])) end
+  if tripped then open(open_base) end
 end
-redis.call('HSET', KEYS[1], 'consecutive', consecutive)
-return {state, state, f(open_until)}
+return {before, save(), ''}
 """
 )
 
-# KEYS: budget. ARGV: amount (negative: spend), capacity, ttl. Returns 1 if done, 0 if it cannot pay.
+# KEYS: the budget. ARGV: 'spend' or 'credit', amount, capacity. Returns 1 when done.
 _BUDGET = """
-local capacity = tonumber(ARGV[2])
-local tokens = tonumber(redis.call('GET', KEYS[1]) or ARGV[2])
-local amount = tonumber(ARGV[1])
-if tokens + amount < 0 then return 0 end
-redis.call('SET', KEYS[1], math.min(capacity, tokens + amount), 'EX', tonumber(ARGV[3]))
+local capacity, amount = tonumber(ARGV[3]), tonumber(ARGV[2])
+local tokens = tonumber(redis.call('GET', KEYS[1]) or ARGV[3])
+if ARGV[1] == 'spend' then
+  if tokens < amount then return 0 end
+  tokens = tokens - amount
+else
+  tokens = math.min(capacity, tokens + amount)
+end
+if tokens >= capacity then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], tokens) end
 return 1
 """
 
-# KEYS: not-before. ARGV: until. Keeps the later of the two; the key vanishes after it.
-# Returns the time in force.
+# KEYS: the not-before time. ARGV: until. Keeps the later time.
 _NOT_BEFORE = (
     _LUA_FMT
     + """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local wanted = tonumber(ARGV[1])
-if wanted > current then
-  redis.call('SET', KEYS[1], f(wanted), 'PXAT', math.ceil((wanted + 60) * 1000))
-  return f(wanted)
+if wanted > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  -- Kept an hour past the time (on Redis's clock too, whatever clock the caller runs on).
+  local real = tonumber(redis.call('TIME')[1])
+  redis.call('SET', KEYS[1], f(wanted), 'EX', math.ceil(math.max(wanted - real, 0) + 3600))
 end
-return f(current)
+return 1
 """
 )
 
-# KEYS: bucket hash, not-before. ARGV: now, rate, per, burst, take (0/1).
-# Returns the wait in seconds ('0.000000' when a token was taken, if take was asked).
+# KEYS: the bucket, the credential's not-before time. ARGV: now, rate, per, burst, take (0/1).
+# Returns the seconds to wait ('0.000000' when a token is free, and taken if asked).
 _BUCKET = (
     _LUA_FMT
     + """
@@ -169,69 +193,39 @@ return f(wait)
 )
 
 
-@attrs.frozen
-class BreakerVerdict:
-    """The answer to "may I send to this domain now?"."""
-
-    allowed: bool
-    probe: bool  # the caller holds the one half-open probe and must report with probe=True
-    retry_at: float  # when a refused caller should ask again
-
-
 def _import_redis() -> Any:
     try:
         import redis
     except ImportError as exc:
         raise ConfigurationError(
-            "shared_state.url",
+            "shared_state",
             "Redis shared state needs the redis client",
             "pip install 'unipost-sdk[redis]'",
         ) from exc
     return redis
 
 
-@attrs.define
-class _Local:
-    """This process's own state: what Redis falls back to when it cannot be reached."""
-
-    settings: dict[str, float | int]
-    budget_settings: dict[str, int]
-    breakers: dict[str, Breaker] = attrs.field(factory=dict)
-    budgets: dict[str, RetryBudget] = attrs.field(factory=dict)
-    buckets: dict[tuple[str, str], TokenBucket] = attrs.field(factory=dict)
-    not_before: dict[str, float] = attrs.field(factory=dict)
-
-    def breaker(self, domain: str) -> Breaker:
-        if domain not in self.breakers:
-            self.breakers[domain] = Breaker(domain=domain, **self.settings)  # type: ignore[arg-type]
-        return self.breakers[domain]
-
-    def budget(self, domain: str) -> RetryBudget:
-        if domain not in self.budgets:
-            self.budgets[domain] = RetryBudget(**self.budget_settings)
-        return self.budgets[domain]
+def _data(raw: bytes | str) -> BreakerData:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return BreakerData.from_json(json.loads(text) if text else None)
 
 
 @attrs.define
 class RedisState:
-    """Shared state in one Redis (``redis://host:6379/0``), under ``prefix:`` keys.
+    """The shared state in one Redis (``redis://host:6379/0``), under ``prefix:`` keys.
 
-    ``observers`` receive the ``breaker.transition`` events this process
-    causes and the ``shared_state.degraded`` / ``shared_state.restored`` events.
+    ``observers`` receive ``shared_state.degraded`` and ``shared_state.restored``.
     """
 
     url: str
     prefix: str = "unipost"
     observers: list[Callable[[Event], object]] = attrs.field(factory=list)
-    breaker_settings: dict[str, float | int] = attrs.field(factory=dict)
-    budget_settings: dict[str, int] = attrs.field(factory=dict)
-    probe_lease: float = 30.0  # a probe not answered in this time is given to someone else
     timeout: float = 0.5  # per Redis call: a slow Redis must not slow deliveries down
     retry_interval: float = 5.0  # how often a degraded process tries Redis again (real time)
+    local: LocalState = attrs.field(factory=LocalState)  # what it falls back to
     _client: Any = attrs.field(init=False, repr=False)  # redis.Redis, imported on use
     _scripts: dict[str, Any] = attrs.field(init=False, repr=False, factory=dict)
     _errors: tuple[type[BaseException], ...] = attrs.field(init=False, repr=False)
-    _local: _Local = attrs.field(init=False, repr=False)
     _degraded_since: float | None = attrs.field(init=False, default=None)
     _next_try: float = attrs.field(init=False, default=0.0)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
@@ -240,20 +234,15 @@ class RedisState:
         redis = _import_redis()
         self._errors = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
         self._client = redis.Redis.from_url(
-            self.url,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            health_check_interval=30,
+            self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
         )
         for name, source in (
-            ("allow", _ALLOW),
-            ("record", _RECORD),
+            ("step", _STEP),
             ("budget", _BUDGET),
             ("not_before", _NOT_BEFORE),
             ("bucket", _BUCKET),
         ):
             self._scripts[name] = self._client.register_script(source)
-        self._local = _Local(self.breaker_settings, self.budget_settings)
 
     @property
     def location(self) -> str:
@@ -268,22 +257,22 @@ class RedisState:
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}:{kind}:{name}"
 
-    def _emit(self, name: str, **fields: Any) -> None:
+    def _emit(self, name: str, level: int, **fields: Any) -> None:
         event = Event(name=name, at=time.time(), fields=fields)
+        _log.log(level, event.message())
         for observer in self.observers:
             try:
                 observer(event)
-            except Exception:  # noqa: S112 - an observer never breaks delivery
-                continue
+            except Exception:
+                _log.exception("event observer %r failed; delivery goes on", observer)
 
-    def _run(self, script: str, keys: Sequence[str], args: Sequence[Any], local: Callable[[], T],
-             parse: Callable[[Any], T]) -> T:  # fmt: skip
-        """Run ``script`` on Redis, or ``local()`` while Redis is unreachable."""
+    def _call(self, call: Callable[[], T], local: Callable[[], T]) -> T:
+        """``call()`` on Redis, or ``local()`` while Redis is unreachable."""
         with self._lock:
             if self._degraded_since is not None and time.monotonic() < self._next_try:
                 return local()
         try:
-            result = parse(self._scripts[script](keys=list(keys), args=list(args)))
+            result = call()
         except self._errors as exc:
             with self._lock:
                 self._next_try = time.monotonic() + self.retry_interval
@@ -293,202 +282,123 @@ class RedisState:
             if first:
                 self._emit(
                     "shared_state.degraded",
+                    logging.WARNING,
                     location=self.location,
                     error=type(exc).__name__,
-                    message="Redis unreachable: breakers, budgets and rate limits are this "
-                    "process's own until it answers again; delivery goes on",
+                    message="Redis unreachable: breakers, budgets and rate-limit times are "
+                    "this process's own until it answers again; delivery goes on",
                 )
             return local()
         with self._lock:
-            was = self._degraded_since
-            self._degraded_since = None
-        if was is not None:
+            since, self._degraded_since = self._degraded_since, None
+        if since is not None:
             self._emit(
-                "shared_state.restored", location=self.location, degraded_for=time.time() - was
+                "shared_state.restored",
+                logging.WARNING,
+                location=self.location,
+                degraded_for=round(time.time() - since, 3),
             )
         return result
 
+    def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return lambda: self._scripts[name](keys=list(keys), args=list(args))
+
     # -- breakers ------------------------------------------------------------------------
 
-    def _setting(self, name: str) -> float:
-        default: float = attrs.fields_dict(Breaker)[name].default  # type: ignore[assignment]
-        return float(self.breaker_settings.get(name, default))
+    def breaker(self, domain: str) -> BreakerData:
+        def read() -> BreakerData:
+            return _data(self._client.get(self._key("breaker", domain)) or b"")
 
-    def _transition(self, domain: str, old: str, new: str, open_until: float) -> None:
-        if old != new:
-            self._emit(
-                "breaker.transition",
-                domain=domain,
-                **{"from": old, "to": new},
-                open_until=open_until if new == BreakerState.OPEN.value else None,
-            )
+        return self._call(read, lambda: self.local.breaker(domain))
 
-    def breaker_allow(self, domain: str, now: float) -> BreakerVerdict:
-        """May a request go to ``domain`` now? Claims the one half-open probe if it is free."""
+    def breakers(self) -> dict[str, BreakerData]:
+        def read() -> dict[str, BreakerData]:
+            prefix = self._key("breaker", "")
+            keys = list(self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=500))
+            values = self._client.mget(keys) if keys else []
+            return {
+                key.decode().removeprefix(prefix): _data(value)
+                for key, value in zip(keys, values, strict=True)
+                if value is not None
+            }
 
-        def local() -> BreakerVerdict:
-            breaker = self._local.breaker(domain)
-            allowed = breaker.allow(now)
-            return BreakerVerdict(allowed, allowed and breaker.probing, breaker.retry_at(now))
+        return self._call(read, self.local.breakers)
 
-        def parse(reply: list[Any]) -> BreakerVerdict:
-            allowed, probe, old, new, open_until = reply
-            until = float(open_until)
-            self._transition(domain, old.decode(), new.decode(), until)
-            retry_at = until if until > now else now + self._setting("probe_wait")
-            return BreakerVerdict(bool(allowed), bool(probe), retry_at)
+    def breaker_step(
+        self, domain: str, op: str, now: float, settings: BreakerSettings, arg: float = 0.0
+    ) -> tuple[BreakerData, BreakerData, Admission | None]:
+        def run() -> tuple[BreakerData, BreakerData, Admission | None]:
+            before, after, answer = self._script(
+                "step",
+                [self._key("breaker", domain)],
+                [
+                    op, repr(now), repr(arg),
+                    settings.failure_threshold, repr(settings.rate_threshold),
+                    repr(settings.window), settings.min_calls, repr(settings.open_base),
+                    repr(settings.open_cap), repr(settings.probe_lease),
+                ],
+            )()  # fmt: skip
+            return _data(before), _data(after), Admission(answer.decode()) if answer else None
 
-        return self._run(
-            "allow", [self._key("breaker", domain)], [now, self.probe_lease], local, parse
-        )
-
-    def breaker_record(
-        self, domain: str, now: float, *, ok: bool | None, probe: bool = False
-    ) -> BreakerState:
-        """Report an attempt's verdict on ``domain``'s health; returns the state after it."""
-
-        def local() -> BreakerState:
-            breaker = self._local.breaker(domain)
-            breaker.record(now, ok=ok, probe=probe)
-            return breaker.state
-
-        def parse(reply: list[Any]) -> BreakerState:
-            old, new, open_until = (value.decode() for value in reply)
-            self._transition(domain, old, new, float(open_until))
-            return BreakerState(new)
-
-        outcome = "none" if ok is None else ("ok" if ok else "fail")
-        args = [
-            now, outcome, int(probe), uuid.uuid4().hex,
-            self._setting("failure_threshold"), self._setting("rate_threshold"),
-            self._setting("window"), self._setting("min_calls"),
-            self._setting("open_base"), self._setting("open_cap"),
-        ]  # fmt: skip
-        keys = [self._key(kind, domain) for kind in ("breaker", "calls", "failures")]
-        return self._run("record", keys, args, local, parse)
-
-    def breaker_state(self, domain: str, now: float) -> tuple[BreakerState, float]:
-        """The state of ``domain``'s breaker and its ``open_until`` (for ``unipost`` status)."""
-
-        def local() -> tuple[BreakerState, float]:
-            breaker = self._local.breaker(domain)
-            return breaker.state, breaker.open_until
-
-        def read() -> tuple[BreakerState, float]:
-            state, until = self._client.hmget(self._key("breaker", domain), ["state", "open_until"])
-            return BreakerState(state.decode() if state else "closed"), float(until or 0)
-
-        return self._plain(read, local)
-
-    def breaker_isolate(self, domain: str, until: float) -> None:
-        """Hold ``domain`` open by hand until ``until``, for every process."""
-
-        def write() -> None:
-            self._client.hset(
-                self._key("breaker", domain), mapping={"state": "isolated", "open_until": until}
-            )
-
-        self._plain(write, lambda: self._local.breaker(domain).isolate(until))
-
-    def breaker_reset(self, domain: str) -> None:
-        """Close ``domain``'s breaker by hand, for every process."""
-
-        def write() -> None:
-            self._client.delete(*(self._key(k, domain) for k in ("breaker", "calls", "failures")))
-
-        self._plain(write, lambda: self._local.breaker(domain).reset())
-
-    def _plain(self, call: Callable[[], T], local: Callable[[], T]) -> T:
-        """A non-scripted command, with the same fallback as the scripts."""
-        with self._lock:
-            if self._degraded_since is not None and time.monotonic() < self._next_try:
-                return local()
-        try:
-            return call()
-        except self._errors:
-            return local()
+        return self._call(run, lambda: self.local.breaker_step(domain, op, now, settings, arg))
 
     # -- retry budgets -------------------------------------------------------------------
 
-    def _budget(self, name: str) -> int:
-        default: int = attrs.fields_dict(RetryBudget)[name].default  # type: ignore[assignment]
-        return int(self.budget_settings.get(name, default))
-
-    def budget_spend(self, domain: str, *, timeout: bool = False) -> bool:
-        """Pay for an immediate retry on ``domain``; False when the shared budget cannot."""
-        price = self._budget("timeout_cost" if timeout else "cost")
-        return self._run(
-            "budget",
-            [self._key("budget", domain)],
-            [-price, self._budget("capacity"), 86_400],
-            lambda: self._local.budget(domain).try_spend(timeout=timeout),
-            lambda reply: bool(reply),
+    def budget_spend(self, domain: str, cost: int, capacity: int) -> bool:
+        run = self._script("budget", [self._key("budget", domain)], ["spend", cost, capacity])
+        return self._call(
+            lambda: bool(run()), lambda: self.local.budget_spend(domain, cost, capacity)
         )
 
-    def budget_credit(self, domain: str, *, retried: bool, timeout: bool = False) -> None:
-        """A success refunds (a retried one, its whole price)."""
-        if retried:
-            amount = self._budget("timeout_cost" if timeout else "cost")
-        else:
-            amount = self._budget("refund")
-        self._run(
-            "budget",
-            [self._key("budget", domain)],
-            [amount, self._budget("capacity"), 86_400],
-            lambda: self._local.budget(domain).credit(retried=retried, timeout=timeout),
-            lambda reply: None,
-        )
+    def budget_credit(self, domain: str, amount: int, capacity: int) -> None:
+        run = self._script("budget", [self._key("budget", domain)], ["credit", amount, capacity])
 
-    def budget_tokens(self, domain: str) -> int:
+        def credit() -> None:
+            run()
+
+        self._call(credit, lambda: self.local.budget_credit(domain, amount, capacity))
+
+    def budget_tokens(self, domain: str, capacity: int) -> int:
         def read() -> int:
             value = self._client.get(self._key("budget", domain))
-            return int(float(value)) if value is not None else self._budget("capacity")
+            return int(value) if value is not None else capacity
 
-        return self._plain(read, lambda: self._local.budget(domain).tokens)
+        return self._call(read, lambda: self.local.budget_tokens(domain, capacity))
 
     # -- rate limits ---------------------------------------------------------------------
 
-    def push_not_before(self, credential: str, until: float) -> float:
-        """No request on ``credential`` before ``until`` (the later time wins); returns it."""
-
-        def local() -> float:
-            current = max(self._local.not_before.get(credential, 0.0), until)
-            self._local.not_before[credential] = current
-            return current
-
-        return self._run("not_before", [self._key("not_before", credential)], [until], local, float)
-
-    def not_before(self, credential: str) -> float:
+    def not_before(self, key: str) -> float:
         def read() -> float:
-            value = self._client.get(self._key("not_before", credential))
+            value = self._client.get(self._key("not_before", key))
             return float(value) if value is not None else 0.0
 
-        return self._plain(read, lambda: self._local.not_before.get(credential, 0.0))
+        return self._call(read, lambda: self.local.not_before(key))
+
+    def push_not_before(self, key: str, until: float) -> None:
+        run = self._script("not_before", [self._key("not_before", key)], [repr(until)])
+
+        def push() -> None:
+            run()
+
+        self._call(push, lambda: self.local.push_not_before(key, until))
 
     def acquire(self, credential: str, limit: Limit, now: float, *, take: bool = True) -> float:
-        """Take a token of ``limit`` on ``credential``; or the seconds to wait before one is free.
+        """A token of ``limit`` on ``credential`` shared by every worker; else the seconds to wait.
 
-        The wait includes the credential's not-before time. With ``take=False``
-        only the wait is computed.
+        The wait includes the credential's not-before time; ``take=False`` only computes it.
+        While Redis is unreachable this answers 0 (the engine's own buckets still apply).
         """
-
-        def local() -> float:
-            key = (credential, limit.name)
-            bucket = self._local.buckets.get(key)
-            if bucket is None:
-                bucket = self._local.buckets[key] = TokenBucket.from_limit(limit, now)
-            wait = max(bucket.delay(now), self._local.not_before.get(credential, 0.0) - now, 0.0)
-            if wait == 0.0 and take:
-                bucket.take(now)
-            return wait
-
         burst = float(limit.burst or limit.rate)
         keys = [
             self._key("bucket", f"{credential}:{limit.name}"),
             self._key("not_before", credential),
         ]
-        args = [now, limit.rate, limit.per, burst, int(take)]
-        return self._run("bucket", keys, args, local, float)
+        run = self._script(
+            "bucket", keys, [repr(now), limit.rate, repr(limit.per), repr(burst), int(take)]
+        )
+        return self._call(
+            lambda: float(run()), lambda: max(0.0, self.local.not_before(credential) - now)
+        )
 
     def close(self) -> None:
         self._client.close()

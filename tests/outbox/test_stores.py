@@ -336,7 +336,7 @@ def test_postgres_refuses_another_programs_schema(postgres_server: PostgresServe
 
 def test_postgres_migrates_a_schema_1_outbox(postgres_server: PostgresServer) -> None:
     """An outbox exactly as schema 1 wrote it, with a waiting record, opens and is migrated."""
-    from unipost.postgres_store import _MIGRATIONS as PG_MIGRATIONS
+    from unipost.postgres_sql import MIGRATIONS as PG_MIGRATIONS
     from unipost.postgres_store import SCHEMA_VERSION as PG_VERSION
 
     schema = "t_" + uuid.uuid4().hex[:16]
@@ -557,7 +557,8 @@ def test_an_outbox_url_selects_the_postgres_store(
     [
         ({"url": "mysql://db/shop"}, "outbox.url: must be a PostgreSQL URL"),
         ({"url": "postgresql://db/shop", "path": "o.db"}, "outbox.url: is given together"),
-        ({"host": "db"}, "only 'path' and 'url' are known"),
+        ({"host": "db"}, "only 'path', 'url' and 'shared_state' are known"),
+        ({"shared_state": "memcached://x"}, "outbox.shared_state: must be a Redis URL"),
     ],
 )
 def test_a_bad_outbox_table_names_the_key(outbox: dict[str, str], message: str) -> None:
