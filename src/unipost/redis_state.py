@@ -89,7 +89,13 @@ local function open(duration)
 end
 
 if op == 'allow' then
-  if state == 'closed' then return {before, before, 'allowed'} end
+  if state == 'closed' and consecutive == 0 then return {before, before, 'allowed'} end
+  if state == 'closed' then
+    -- Failing but not open yet: one request at a time, across every process.
+    if probe_until > now then return {before, before, 'refused'} end
+    probe_until = now + probe_lease
+    return {before, save(), 'single'}
+  end
   if state == 'open' or state == 'isolated' then
     if now < open_until then return {before, before, 'refused'} end
     state, probe_until = 'half_open', 0
