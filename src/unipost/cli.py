@@ -120,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
     from unipost.serve import command as serve_command
 
     serve_command.add_arguments(sub.add_parser("serve", help="serve the HTTP API and dashboard"))
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N worker processes sharing the outbox's leases (for a PostgreSQL outbox)",
+    )
     # `unipost publish ... --json` reads as naturally as `unipost --json publish ...`.
     for command in [*sub.choices.values(), *osub.choices.values()]:
         command.add_argument(
@@ -385,6 +392,20 @@ def _cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher
 
 
 def _cmd_worker(args: argparse.Namespace, dispatcher: Dispatcher) -> int:
+    if args.concurrency != 1:  # N processes, each with its own dispatcher (unipost.workers)
+        if args.concurrency < 1 or not dispatcher.store.durable:
+            raise UsageError(
+                "--concurrency",
+                "needs N ≥ 1 and a durable outbox that processes can share",
+                "set [outbox] url (PostgreSQL) or path, and give --concurrency 1 or more",
+            )
+        from unipost.workers import run_workers
+
+        return run_workers(
+            args.config, concurrency=args.concurrency, poll=args.poll, once=args.once,
+            location=dispatcher.store.location,
+        )  # fmt: skip
+
     async def run() -> None:
         try:
             if args.once:

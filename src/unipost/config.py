@@ -4,6 +4,8 @@
 
     [outbox]
     path = "~/.local/share/unipost/outbox.sqlite3"   # or "memory" (tests only)
+    # url = "postgresql://unipost@db.internal/shop"  # instead of path: workers on many machines
+    # shared_state = "redis://cache.internal:6379/0"  # breakers and budgets in Redis (optional)
 
     [channels.site]
     type = "site"
@@ -64,7 +66,8 @@ class Config:
 
     channels: Mapping[str, Channel]
     routes: Mapping[str, Route] = attrs.field(factory=dict)
-    outbox: str | None = None  # a path, "memory", or None for the default file
+    outbox: str | None = None  # a path, "memory", a postgresql:// URL, or None for the default file
+    shared_state: str | None = None  # a redis:// URL: breakers and budgets shared through Redis
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
     retry_ambiguous: frozenset[str] = frozenset()
     source: str = "built-in defaults"
@@ -85,11 +88,29 @@ class Config:
         return routing.as_route(to)
 
     def store(self) -> Store:
+        store = self._records_store()
+        if self.shared_state is None:
+            return store
+        from unipost.redis_state import RedisState
+        from unipost.store_proxy import DelegatingStore
+
+        return DelegatingStore(store, shared=RedisState(self.shared_state))
+
+    def _records_store(self) -> Store:
         if self.outbox == "memory":
             return MemoryStore()
+        target = self.outbox or os.environ.get("UNIPOST_OUTBOX") or ""
+        if _is_postgres_url(target):
+            from unipost.postgres_store import PostgresStore
+
+            return PostgresStore(target)
         from unipost.sqlite_store import SQLiteStore
 
         return SQLiteStore(Path(self.outbox).expanduser() if self.outbox else default_outbox_path())
+
+
+def _is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -243,10 +264,34 @@ def parse_config(
                     f"add [channels.{leaf.channel}] or fix the name",
                 )
     outbox = data.get("outbox", {})
-    if not isinstance(outbox, Mapping) or set(outbox) - {"path"}:
+    if not isinstance(outbox, Mapping) or set(outbox) - {"path", "url", "shared_state"}:
         raise ConfigurationError(
-            "outbox", "only 'path' is known", 'write [outbox] path = "outbox.sqlite3"'
+            "outbox",
+            "only 'path', 'url' and 'shared_state' are known",
+            'write [outbox] path = "outbox.sqlite3" or url = "postgresql://…"',
         )
+    shared_state = outbox.get("shared_state")
+    if shared_state is not None and (
+        not isinstance(shared_state, str)
+        or not shared_state.startswith(("redis://", "rediss://", "unix://"))
+    ):
+        raise ConfigurationError(
+            "outbox.shared_state",
+            "must be a Redis URL",
+            'write shared_state = "redis://host:6379/0" (or leave it out: the outbox keeps it)',
+        )
+    if "url" in outbox:
+        url = outbox["url"]
+        if "path" in outbox:
+            raise ConfigurationError(
+                "outbox.url", "is given together with outbox.path", "keep one of the two"
+            )
+        if not isinstance(url, str) or not _is_postgres_url(url):
+            raise ConfigurationError(
+                "outbox.url",
+                "must be a PostgreSQL URL",
+                'write url = "postgresql://user@host:5432/dbname" (or use path for a file)',
+            )
     dispatch = dict(data.get("dispatch", {}))
     for key in dispatch:
         if key not in _DISPATCH_KEYS:
@@ -258,7 +303,8 @@ def parse_config(
     return Config(
         channels=channels,
         routes=routes,
-        outbox=outbox.get("path"),
+        outbox=outbox.get("url", outbox.get("path")),
+        shared_state=shared_state,
         dispatch=dispatch,
         retry_ambiguous=frozenset(retry_ambiguous),
         source=source,
@@ -281,7 +327,7 @@ def load_config(path: str | Path | None = None, *, host: PluginHost | None = Non
             str(file), f"not valid TOML ({exc})", "fix the syntax at the line shown"
         ) from exc
     config = parse_config(data, host=host, source=str(file))
-    if config.outbox not in (None, "memory"):
+    if config.outbox not in (None, "memory") and not _is_postgres_url(config.outbox):
         # A relative [outbox] path belongs to the file that names it, not to the cwd.
         config = attrs.evolve(config, outbox=str(file.parent / Path(config.outbox).expanduser()))
     return config

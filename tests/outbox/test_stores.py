@@ -1,22 +1,30 @@
-"""Both stores keep the same promises; the SQLite file keeps them across processes and versions."""
+"""The Store contract: memory, SQLite and PostgreSQL keep the same promises.
+
+The durable stores (the SQLite file, a real PostgreSQL server started by the
+tests) also keep them across processes and versions, and refuse what is not theirs.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import platformdirs
 import pytest
 
 from unipost import Dispatcher, MemoryStore, Post, State
 from unipost.config import load_config, parse_config
-from unipost.errors import IdempotencyConflict, StoreError
-from unipost.outbox import Publication, Record, Store
+from unipost.errors import ConfigurationError, IdempotencyConflict, StoreError
+from unipost.outbox import Attempt, Publication, Record, Store
+from unipost.postgres_store import PostgresStore
 from unipost.sqlite_store import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from unipost.testing import FakeServer, VirtualClock, fake_channel
+from unipost.testing.servers import PostgresServer, free_port
 
 NOW = 1_800_000_000.0
 
@@ -51,11 +59,42 @@ def _record(publication: Publication, channel: str = "a", **fields: object) -> R
     return Record(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+Opener = Callable[[], Store]
+
+
+def _opener(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens the same durable outbox again and again, as separate processes would."""
+    opened: list[Store] = []
+    if kind == "sqlite":
+
+        def open_store() -> Store:
+            opened.append(SQLiteStore(tmp_path / "o.db"))
+            return opened[-1]
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        schema = "t_" + uuid.uuid4().hex[:16]  # one schema per test: no state leaks between tests
+
+        def open_store() -> Store:
+            opened.append(PostgresStore(server.url, schema=schema, pool_size=4))
+            return opened[-1]
+
+    yield open_store
+    for made in opened:
+        made.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    yield from _opener(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "o.db")
-    yield made
-    made.close()
+    """The contract's subject: every store the dispatcher can run on."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    yield from (open_store() for open_store in _opener(request.param, request, tmp_path))
 
 
 def _open(store: Store, **fields: object) -> Record:
@@ -147,21 +186,222 @@ def test_unknown_ids_raise_a_store_error(store: Store) -> None:
         store.publication("nope")
 
 
-# -- the SQLite file ----------------------------------------------------------------
+def test_records_round_trip_every_field(store: Store) -> None:
+    record = _open(
+        store,
+        recipients=[{"to": "+15550001", "state": "delivered", "n": 1}],
+        extra={"thread": ["a", "b"], "count": 2},
+    )
+    record.state, record.possible_duplicate, record.moved_on = State.DELIVERED, True, True
+    record.platform_id, record.url, record.last_error = "p-9", "https://x.example/p/9", "é ✓"
+    record.started_at, record.lookups_absent = NOW + 0.125, 2
+    store.save(record)
+    assert store.record(record.id) == record
 
 
-def test_the_file_keeps_records_and_the_secret_across_processes(tmp_path: Path) -> None:
-    path = tmp_path / "o.db"
-    first = SQLiteStore(path)
+def test_an_attempt_is_saved_with_the_outcome_it_led_to(store: Store) -> None:
+    record = _open(store)
+    claimed = store.begin_attempt(record.id, "w1", NOW + 30, NOW)
+    assert claimed is not None
+    claimed.state = State.RETRY_WAIT
+    log = Attempt(
+        record_id=record.id, n=1, started_at=NOW, duration=0.25, error_class="transient",
+        http_status=503, platform_code="x", retry_after=1.5, request_id="r1", message="down",
+    )  # fmt: skip
+    store.save(claimed, attempt=log)
+    store.add_attempt(attrs.evolve(log, n=2, http_status=None, retry_after=None))
+    assert [a.n for a in store.attempts(record.id)] == [1, 2]
+    assert store.attempts(record.id)[0] == log
+    assert store.record(record.id).state is State.RETRY_WAIT
+
+
+def test_find_publication_returns_the_latest_revision(store: Store) -> None:
+    first = _publication("post-r")
+    store.open_publication(first, [_record(first)])
+    second = attrs.evolve(_publication("post-r", content="h2"), revision=2)
+    store.open_publication(second, [_record(second, revision=2)])
+    latest = store.find_publication("post-r")
+    assert latest is not None
+    assert (latest.id, latest.revision, latest.post) == (second.id, 2, second.post)
+    assert store.find_publication("post-r", 1) == first
+    assert store.find_publication("nobody") is None
+
+
+# -- the durable stores: across processes, concurrent workers, foreign and newer schemas ----
+
+
+def test_a_durable_store_keeps_records_and_the_secret_across_processes(opener: Opener) -> None:
+    first = opener()
     record = _open(first)
     secret = first.secret()
     first.close()
-    second = SQLiteStore(path)
+    second = opener()
     assert second.record(record.id).delivery_key == record.delivery_key
     assert second.secret() == secret
     assert second.durable
-    assert second.location == str(path)
-    second.close()
+
+
+def test_concurrent_workers_never_both_start_one_record(opener: Opener) -> None:
+    """Eight workers (own connections) race for 40 records: each is started exactly once."""
+    stores = [opener() for _ in range(2)]
+    records = [_open(stores[0]) for _ in range(40)]
+    started: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def work(owner: str, store: Store) -> None:
+        for record in records:
+            if store.begin_attempt(record.id, owner, NOW + 30, NOW) is not None:
+                with lock:
+                    started.append((record.id, owner))
+
+    threads = [threading.Thread(target=work, args=(f"w{i}", stores[i % 2])) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r for r, _ in started) == sorted(r.id for r in records)
+    assert all(stores[1].record(r.id).attempts == 1 for r in records)
+
+
+def test_two_first_opens_of_one_outbox_migrate_it_once(opener: Opener) -> None:
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opener()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert opener().secret() == opener().secret()
+
+
+# -- the PostgreSQL server ----------------------------------------------------------------
+
+
+def _pg_execute(url: str, *statements: str) -> list[tuple[object, ...]]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows: list[tuple[object, ...]] = []
+        for statement in statements:
+            cursor = conn.execute(statement)  # type: ignore[arg-type]
+            rows = cursor.fetchall() if cursor.description else []
+        return rows
+
+
+def test_postgres_refuses_a_newer_schema_and_leaves_it_alone(
+    postgres_server: PostgresServer,
+) -> None:
+    from unipost.postgres_store import SCHEMA_VERSION as PG_VERSION
+
+    schema = "t_" + uuid.uuid4().hex[:16]
+    PostgresStore(postgres_server.url, schema=schema).close()
+    _pg_execute(
+        postgres_server.url,
+        f"UPDATE {schema}.meta SET value = '{PG_VERSION + 1}' WHERE key = 'schema_version'",
+    )
+    with pytest.raises(StoreError) as caught:
+        PostgresStore(postgres_server.url, schema=schema)
+    message = str(caught.value)
+    assert f"127.0.0.1:{postgres_server.port}" in message
+    assert f"schema {PG_VERSION + 1}, newer" in message
+    assert "upgrade unipost" in message
+    rows = _pg_execute(
+        postgres_server.url, f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"
+    )
+    assert rows == [(str(PG_VERSION + 1),)]
+
+
+def test_postgres_refuses_another_programs_schema(postgres_server: PostgresServer) -> None:
+    schema = "t_" + uuid.uuid4().hex[:16]
+    _pg_execute(
+        postgres_server.url,
+        f"CREATE SCHEMA {schema}",
+        f"CREATE TABLE {schema}.customers (id INTEGER PRIMARY KEY)",
+    )
+    with pytest.raises(StoreError, match=r"another program.*customers.*left untouched"):
+        PostgresStore(postgres_server.url, schema=schema)
+    rows = _pg_execute(
+        postgres_server.url,
+        f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'",
+    )
+    assert rows == [("customers",)]
+
+
+def test_postgres_migrates_a_schema_1_outbox(postgres_server: PostgresServer) -> None:
+    """An outbox exactly as schema 1 wrote it, with a waiting record, opens and is migrated."""
+    from unipost.postgres_sql import MIGRATIONS as PG_MIGRATIONS
+    from unipost.postgres_store import SCHEMA_VERSION as PG_VERSION
+
+    schema = "t_" + uuid.uuid4().hex[:16]
+    _pg_execute(
+        postgres_server.url,
+        f"CREATE SCHEMA {schema}",
+        f"CREATE TABLE {schema}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"INSERT INTO {schema}.meta VALUES ('schema_version', '1'), ('secret', '{'ab' * 32}')",
+        *(s for s in PG_MIGRATIONS[0].format(s=schema).split(";") if s.strip()),
+        f"INSERT INTO {schema}.publications VALUES ('pub1', 'old-post', 1, 'h', '{{}}', '{{}}', {NOW})",
+        f"INSERT INTO {schema}.records VALUES ('rec1', 'pub1', 'old-post', 1, 'site', '0', 'up1-old', "
+        f"'retry_wait', 2, {NOW}, {NOW + 3600}, NULL, 0, 'transient', 'HTTP 503', NULL, NULL, "
+        f"false, false, {NOW}, 0, '[]', '{{}}', {NOW}, {NOW})",
+    )
+    store = PostgresStore(postgres_server.url, schema=schema)
+    record = store.record("rec1")
+    assert (record.state, record.attempts, record.delivery_key) == (State.RETRY_WAIT, 2, "up1-old")
+    assert store.due_publications(NOW, 10) == ["pub1"]
+    assert store.secret() == bytes.fromhex("ab" * 32)
+    store.close()
+    rows = _pg_execute(
+        postgres_server.url, f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"
+    )
+    assert rows == [(str(PG_VERSION),)]
+    assert PG_VERSION > 1
+
+
+def test_postgres_polls_of_two_workers_share_the_backlog(postgres_server: PostgresServer) -> None:
+    """Two workers polling at once get different publications; an unused claim runs out."""
+    schema = "t_" + uuid.uuid4().hex[:16]
+    a, b = (PostgresStore(postgres_server.url, schema=schema) for _ in range(2))
+    due = {_open(a).publication_id for _ in range(6)}
+    first, second = a.due_publications(NOW, 4), b.due_publications(NOW, 4)
+    assert len(first) == 4
+    assert set(first).isdisjoint(second)
+    assert set(first) | set(second) == due
+    assert set(a.due_publications(NOW, 10)) == set(first)  # its own claims stay its own
+    assert set(b.due_publications(NOW + 11, 10)) == due  # a's claims ran out
+    a.close()
+    b.close()
+
+
+def test_an_unreachable_server_is_named_without_its_password() -> None:
+    url = f"postgresql://shop:hunter2@127.0.0.1:{free_port()}/outbox"
+    with pytest.raises(StoreError) as caught:
+        PostgresStore(url, timeout=1)
+    message = str(caught.value)
+    assert "cannot reach the outbox postgresql://shop@127.0.0.1" in message
+    assert "hunter2" not in message
+    assert "[outbox] url" in message
+
+
+def test_a_schema_name_that_is_not_plain_is_refused() -> None:
+    with pytest.raises(StoreError, match="not a plain PostgreSQL name"):
+        PostgresStore("postgresql://127.0.0.1:1/x", schema="a; DROP TABLE b")
+
+
+# -- the SQLite file ----------------------------------------------------------------
+
+
+def test_the_sqlite_location_is_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    store = SQLiteStore(path)
+    assert store.location == str(path)
+    store.close()
 
 
 def _schema_1_file(path: Path) -> None:
@@ -295,3 +535,55 @@ def test_the_memory_store_must_be_named_and_reports_say_not_durable() -> None:
     assert report.ok
     assert report.durable is False
     assert "[in-memory outbox: not durable]" in str(report)
+
+
+def test_an_outbox_url_selects_the_postgres_store(
+    postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "unipost.toml"
+    config.write_text(f'[outbox]\nurl = "{postgres_server.url}"\n', encoding="utf-8")
+    store = load_config(config).store()
+    assert isinstance(store, PostgresStore)
+    assert store.location == f"{postgres_server.url} (schema unipost)"
+    store.close()
+    monkeypatch.setenv("UNIPOST_OUTBOX", postgres_server.url)
+    from_env = parse_config({}).store()
+    assert isinstance(from_env, PostgresStore)
+    from_env.close()
+
+
+@pytest.mark.parametrize(
+    ("outbox", "message"),
+    [
+        ({"url": "mysql://db/shop"}, "outbox.url: must be a PostgreSQL URL"),
+        ({"url": "postgresql://db/shop", "path": "o.db"}, "outbox.url: is given together"),
+        ({"host": "db"}, "only 'path', 'url' and 'shared_state' are known"),
+        ({"shared_state": "memcached://x"}, "outbox.shared_state: must be a Redis URL"),
+    ],
+)
+def test_a_bad_outbox_table_names_the_key(outbox: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        parse_config({"outbox": outbox})
+
+
+def test_postgres_one_driver_per_publication(postgres_server: PostgresServer) -> None:
+    """A live publication lease keeps other drivers (and polls) off; its owner may renew it."""
+    schema = "t_" + uuid.uuid4().hex[:16]
+    a, b = (PostgresStore(postgres_server.url, schema=schema) for _ in range(2))
+    record = _open(a)
+    pid = record.publication_id
+    assert a.lease_publication(pid, "w1", NOW + 30, NOW)
+    assert not b.lease_publication(pid, "w2", NOW + 30, NOW + 1)
+    assert b.due_publications(NOW + 1, 10) == []
+    assert a.lease_publication(pid, "w1", NOW + 60, NOW + 2)  # renewed by its owner
+    assert not b.lease_publication(pid, "w2", NOW + 90, NOW + 31)
+    a.release_publication(pid, "w2")  # not w2's: nothing happens
+    assert not b.lease_publication(pid, "w2", NOW + 90, NOW + 31)
+    a.release_publication(pid, "w1")
+    assert b.lease_publication(pid, "w2", NOW + 90, NOW + 31)
+    assert a.lease_publication(pid, "w1", NOW + 200, NOW + 91)  # w2's ran out
+    record.platform_id = "p-1"
+    a.save(record)
+    assert [r.id for r in b.query(platform_id="p-1")] == [record.id]
+    a.close()
+    b.close()
