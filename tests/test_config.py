@@ -198,14 +198,18 @@ def test_an_unset_variable_names_it_and_the_fix(
             "hook": {"type": "webhook", "url": {"env": "TEST_UNSET_HOOK_URL"}, "secret": "x"}
         }
     }
+    data["allow_inline_secrets"] = True  # type: ignore[assignment]
+    config = parse_config(data, host=host)  # read-only work needs no secret
+    assert list(config.channels) == ["hook"]
+    assert list(config.lacking()) == ["hook"]
     with pytest.raises(MissingSecret) as caught:
-        parse_config(data, host=host)
+        config.channels["hook"]  # about to send: now it is needed
     assert caught.value.field == "channels.hook.url"
     assert "TEST_UNSET_HOOK_URL is not set" in caught.value.problem
     assert caught.value.fix == "export TEST_UNSET_HOOK_URL=... before running"
     data["channels"]["hook"]["url"] = {"env": "TEST_EMPTY"}
     with pytest.raises(MissingSecret, match="TEST_EMPTY"):
-        parse_config(data, host=host)
+        parse_config(data, host=host).channels["hook"]
 
 
 @pytest.mark.parametrize(

@@ -26,36 +26,152 @@ and unknown channel types are errors that name the key and the fix.
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import os
 import tomllib
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-import platformdirs
 
 from unipost import routes as routing
 from unipost.channel import Channel
-from unipost.errors import ConfigurationError, MissingSecret, UsageError
+from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, UsageError
 from unipost.outbox import MemoryStore, Store
 from unipost.plugins import PluginHost, default_host
 from unipost.routes import Route
 
-__all__ = ["Config", "default_outbox_path", "find_config", "load_config"]
+__all__ = ["Channels", "Config", "default_outbox_path", "find_config", "load_config"]
 
 CONFIG_NAME = "unipost.toml"
+#: The project's own outbox, beside unipost.toml (or in the working directory without one).
+OUTBOX_DIR = ".unipost"
 _TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets"}
 _DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
 _CHANNEL_META = {"type", "on_ambiguous"}
+# Seconds may be fractional; the caps are counts.
+_DISPATCH_NUMBERS = {"deadline": float, "attempt_timeout": float}
+_DISPATCH_COUNTS = {"max_in_flight", "per_domain", "per_channel"}
+_PLACEHOLDER = "unset"  # stands in for a missing secret in a preview; too short to be registered
 
 
-def default_outbox_path() -> Path:
-    """``$UNIPOST_OUTBOX``, else the user's data directory."""
+def default_outbox_path(project: Path | None = None) -> Path:
+    """``$UNIPOST_OUTBOX``, else ``.unipost/outbox.sqlite3`` in the project directory.
+
+    One outbox per project: a post id published in one folder can never be
+    answered from another folder's records.
+    """
     override = os.environ.get("UNIPOST_OUTBOX")
     if override:
         return Path(override).expanduser()
-    return Path(platformdirs.user_data_dir("unipost")) / "outbox.sqlite3"
+    return (project or Path.cwd()) / OUTBOX_DIR / "outbox.sqlite3"
+
+
+@attrs.frozen(kw_only=True)
+class _Spec:
+    """How to build one configured channel: its class and its settings as written."""
+
+    id: str
+    type_name: str
+    cls: type[Channel]
+    settings: Mapping[str, Any]
+    inline_ok: bool
+    host: PluginHost
+
+
+class Channels(Mapping[str, Channel]):
+    """The configured channels, each built when first used.
+
+    A channel whose secret is not set is still listed (``unipost channels``,
+    ``preview``, ``outbox`` work); using it to send raises
+    :class:`~unipost.errors.MissingSecret`, naming the variable.
+    """
+
+    def __init__(self, specs: Mapping[str, _Spec], built: Mapping[str, Channel]) -> None:
+        self._specs = dict(specs)
+        self._built = dict(built)
+
+    def __getitem__(self, channel_id: str) -> Channel:
+        channel = self._built.get(channel_id)
+        if channel is None:
+            channel = self._built[channel_id] = _build(self._specs[channel_id])
+        return channel
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def type_name(self, channel_id: str) -> str:
+        return self._specs[channel_id].type_name
+
+    def lacking(self) -> dict[str, MissingSecret]:
+        """The channels that cannot send yet, with the secret each one lacks."""
+        found: dict[str, MissingSecret] = {}
+        for channel_id, spec in self._specs.items():
+            if channel_id in self._built:
+                continue
+            try:
+                self._built[channel_id] = _build(spec)
+            except MissingSecret as exc:
+                found[channel_id] = exc
+        return found
+
+    def inspect(self, channel_id: str) -> Channel | None:
+        """The channel, or a stand-in with placeholder secrets for rendering only.
+
+        None when the channel cannot even be rendered without its secrets.
+        """
+        try:
+            return self[channel_id]
+        except MissingSecret:
+            pass
+        try:
+            return _build(self._specs[channel_id], placeholders=True)
+        except Exception:
+            return None
+
+
+def _build(spec: _Spec, *, placeholders: bool = False) -> Channel:
+    """Resolve the channel's credentials (hook, then environment) and construct it."""
+    secrets = _secret_fields(spec.cls)
+    prefix = f"channels.{spec.id}"
+    resolved = spec.host.resolve_credentials(spec.type_name, spec.id, spec.settings)
+    merged = {**spec.settings, **(resolved or {})}
+    values: dict[str, Any] = {}
+    missing: MissingSecret | None = None
+    for key, value in merged.items():
+        try:
+            values[key] = _resolve_value(
+                f"{prefix}.{key}",
+                value,
+                secret=key in secrets and key not in (resolved or {}),
+                inline_ok=spec.inline_ok,
+            )
+        except MissingSecret as exc:
+            missing = missing or exc  # every other value is still checked first
+            values[key] = _PLACEHOLDER
+    if missing is not None and not placeholders:
+        raise missing
+    if not placeholders:
+        return spec.cls.from_settings(spec.id, values)
+    with _validators_off():
+        return spec.cls.from_settings(spec.id, values)
+
+
+@contextlib.contextmanager
+def _validators_off() -> Iterator[None]:
+    was = attrs.validators.get_disabled()
+    attrs.validators.set_disabled(True)
+    try:
+        yield
+    finally:
+        attrs.validators.set_disabled(was)
 
 
 @attrs.frozen(kw_only=True)
@@ -64,10 +180,12 @@ class Config:
 
     channels: Mapping[str, Channel]
     routes: Mapping[str, Route] = attrs.field(factory=dict)
-    outbox: str | None = None  # a path, "memory", or None for the default file
+    outbox: str | None = None  # a path, "memory", or None for the project's default file
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
     retry_ambiguous: frozenset[str] = frozenset()
     source: str = "built-in defaults"
+    #: The directory the project lives in: where unipost.toml is, else the working directory.
+    project: Path = attrs.field(factory=Path.cwd)
 
     @classmethod
     def default(cls, host: PluginHost | None = None) -> Config:
@@ -77,19 +195,63 @@ class Config:
         return cls(channels={"site": site})
 
     def route(self, to: Any) -> Route:
-        """Resolve route names (``"announce"``) and channel names into a route."""
+        """Resolve route names (``"announce"``) and channel names into a route.
+
+        A name that is neither is refused here, listing both the channels and
+        the routes that exist.
+        """
         if to is None:
             to = "default" if "default" in self.routes else next(iter(self.channels), "site")
         if isinstance(to, str) and to in self.routes and to not in self.channels:
             return self.routes[to]
-        return routing.as_route(to)
+        if isinstance(to, list | tuple):
+            to = [
+                self.routes[t]
+                if isinstance(t, str) and t in self.routes and t not in self.channels
+                else t
+                for t in to
+            ]
+        route = routing.as_route(to)
+        for _path, leaf in routing.leaves(route):
+            if leaf.channel not in self.channels:
+                channels = ", ".join(sorted(self.channels)) or "none"
+                routes = ", ".join(sorted(self.routes)) or "none"
+                raise UnknownChannel(
+                    "to",
+                    f"no channel or route named {leaf.channel!r}",
+                    f"use a channel ({channels}) or a route ({routes}), "
+                    f"or configure [channels.{leaf.channel}] in unipost.toml",
+                )
+        return route
+
+    def lacking(self) -> dict[str, MissingSecret]:
+        """Channels whose secrets are not set (they are listed, but cannot send)."""
+        if isinstance(self.channels, Channels):
+            return self.channels.lacking()
+        return {}
+
+    def inspect(self, channel_id: str) -> Channel | None:
+        """The channel, or a stand-in for showing it when its secrets are not set."""
+        if isinstance(self.channels, Channels):
+            return self.channels.inspect(channel_id)
+        return self.channels[channel_id]
+
+    def outbox_path(self) -> Path | None:
+        """The outbox file (None for an in-memory outbox)."""
+        if self.outbox == "memory":
+            return None
+        if self.outbox:
+            return Path(self.outbox).expanduser()
+        return default_outbox_path(self.project)
 
     def store(self) -> Store:
-        if self.outbox == "memory":
+        path = self.outbox_path()
+        if path is None:
             return MemoryStore()
         from unipost.sqlite_store import SQLiteStore
 
-        return SQLiteStore(Path(self.outbox).expanduser() if self.outbox else default_outbox_path())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(path)
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -135,6 +297,145 @@ def _resolve_value(key: str, value: Any, *, secret: bool, inline_ok: bool) -> An
     return value
 
 
+# -- value types ------------------------------------------------------------------------------
+
+
+def _type_word(tp: Any) -> str:
+    words = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    if tp in words:
+        return words[tp]
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_word(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin in (list, tuple, set, frozenset) or getattr(origin, "__name__", "") == "Sequence":
+        return "a list"
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _conforms(value: Any, tp: Any) -> bool:
+    """Whether a TOML value fits an annotation; unknown annotations are accepted."""
+    if tp is Any or tp is object:
+        return True
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is str or tp is Path:
+        return isinstance(value, str)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return value in {m.value for m in tp} or isinstance(value, tp)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (list, tuple, set, frozenset) or (
+        isinstance(origin, type) and origin.__name__ in ("Sequence", "Collection", "Iterable")
+    ):
+        if not isinstance(value, list | tuple):
+            return False
+        item = args[0] if args else Any
+        return all(_conforms(v, item) for v in value)
+    if origin in (dict,) or (isinstance(origin, type) and origin.__name__ == "Mapping"):
+        return isinstance(value, Mapping)
+    return True
+
+
+def _numeric(tp: Any) -> bool:
+    """``int``, ``float`` or an optional one (``int | None``)."""
+    if tp in (int, float):
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(tp) if a is not type(None)]
+        return bool(kinds) and all(a in (int, float) for a in kinds)
+    return False
+
+
+def _check_settings(cls: type[Channel], prefix: str, settings: Mapping[str, Any]) -> None:
+    """Each setting has the type its field declares, and numbers are in range.
+
+    Fields with a converter decide for themselves; numeric settings without a
+    validator of their own must be positive (ports at most 65535).
+    """
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation this module cannot resolve: the channel checks it
+        hints = {}
+    fields = {f.alias or f.name: f for f in attrs.fields(cls) if f.init and f.name != "id"}
+    for key, value in settings.items():
+        field = fields.get(key)
+        if field is None:
+            raise ConfigurationError(
+                f"{prefix}.{key}",
+                "unknown setting",
+                f"settings for {cls.name}: {', '.join(sorted(fields)) or 'none'}",
+            )
+        if field.converter is not None:
+            continue
+        if isinstance(value, Mapping) and "env" in value:
+            continue  # resolved later; a variable's text is checked by the channel
+        tp = hints.get(field.name, Any)
+        table = f"[{prefix}]"
+        if not _conforms(value, tp):
+            raise ConfigurationError(
+                f"{prefix}.{key}",
+                f"in {table}, {key} must be {_type_word(tp)}, not {value!r}",
+                f"write e.g. {key} = {_example(tp, field.default)}",
+            )
+        if field.validator is None and _numeric(tp) and value is not None:
+            top = 65535 if key == "port" else None
+            if value <= 0 or (top is not None and value > top):
+                span = f"between 1 and {top}" if top else "above 0"
+                raise ConfigurationError(
+                    f"{prefix}.{key}",
+                    f"in {table}, {key} must be {span}, not {value!r}",
+                    f"write e.g. {key} = {_example(tp, field.default)}",
+                )
+
+
+def _example(tp: Any, default: Any) -> str:
+    if (
+        default is not attrs.NOTHING
+        and default is not None
+        and not isinstance(
+            default,
+            attrs.Factory,  # type: ignore[arg-type]
+        )
+    ):
+        return "true" if default is True else "false" if default is False else repr(default)
+    word = _type_word(tp)
+    return {"a whole number": "1", "a number": "1.5", "a string": '"..."'}.get(word, "...")
+
+
+def _check_dispatch(dispatch: Mapping[str, Any]) -> None:
+    for key, value in dispatch.items():
+        if key not in _DISPATCH_KEYS:
+            raise ConfigurationError(
+                f"dispatch.{key}", "unknown key", f"use one of: {', '.join(sorted(_DISPATCH_KEYS))}"
+            )
+        if key in _DISPATCH_NUMBERS:
+            ok = _conforms(value, float) and value > 0
+            need = "a number of seconds above 0"
+            example = "30"
+        else:
+            ok = _conforms(value, int) and value >= 1
+            need = "a whole number of 1 or more"
+            example = "4"
+        if not ok:
+            raise ConfigurationError(
+                f"dispatch.{key}",
+                f"in [dispatch], {key} must be {need}, not {value!r}",
+                f"write e.g. {key} = {example}",
+            )
+
+
 def _route_from_toml(key: str, value: Any) -> Route:
     try:
         if isinstance(value, str | list):
@@ -144,6 +445,7 @@ def _route_from_toml(key: str, value: Any) -> Route:
                 else value
             )
         if isinstance(value, dict):
+            _check_route_options(key, value)
             if "all_of" in value:
                 extra = set(value) - {"all_of", "min_success"}
                 if extra:
@@ -178,18 +480,50 @@ def _route_from_toml(key: str, value: Any) -> Route:
     )
 
 
+def _check_route_options(key: str, value: Mapping[str, Any]) -> None:
+    patience = value.get("patience")
+    if patience is not None and not (_conforms(patience, float) and patience > 0):
+        raise ConfigurationError(
+            f"{key}.patience",
+            f"must be a number of seconds above 0, not {patience!r}",
+            "write e.g. patience = 60",
+        )
+    minimum = value.get("min_success")
+    if minimum is not None and not (_conforms(minimum, int) and minimum >= 1):
+        raise ConfigurationError(
+            f"{key}.min_success",
+            f"must be a whole number of 1 or more, not {minimum!r}",
+            "write e.g. min_success = 1",
+        )
+
+
 def parse_config(
-    data: Mapping[str, Any], *, host: PluginHost | None = None, source: str = "<dict>"
+    data: Mapping[str, Any],
+    *,
+    host: PluginHost | None = None,
+    source: str = "<dict>",
+    project: Path | None = None,
 ) -> Config:
-    """Build a :class:`Config` from parsed TOML (or any mapping)."""
+    """Build a :class:`Config` from parsed TOML (or any mapping).
+
+    Every value is checked here; a channel whose secret is not set is kept,
+    and built when it is about to send (:class:`Channels`).
+    """
     host = host or default_host()
     for key in data:
         if key not in _TOP_KEYS:
             raise ConfigurationError(
                 key, "unknown top-level key", f"use one of: {', '.join(sorted(_TOP_KEYS))}"
             )
-    inline_ok = bool(data.get("allow_inline_secrets", False))
-    channels: dict[str, Channel] = {}
+    inline = data.get("allow_inline_secrets", False)
+    if not isinstance(inline, bool):
+        raise ConfigurationError(
+            "allow_inline_secrets",
+            f"must be true or false, not {inline!r}",
+            "write allow_inline_secrets = true",
+        )
+    specs: dict[str, _Spec] = {}
+    built: dict[str, Channel] = {}
     retry_ambiguous: set[str] = set()
     raw_channels = data.get("channels", {})
     if not isinstance(raw_channels, Mapping):
@@ -205,8 +539,12 @@ def parse_config(
             raise ConfigurationError(
                 f"{prefix}.type", "missing", 'add type = "site" (or another channel type)'
             )
+        if not isinstance(type_name, str):
+            raise ConfigurationError(
+                f"{prefix}.type", f"must be a string, not {type_name!r}", 'write type = "site"'
+            )
         try:
-            cls = host.channel_class(str(type_name))
+            cls = host.channel_class(type_name)
         except UsageError as exc:
             raise ConfigurationError(f"{prefix}.type", exc.problem, exc.fix) from exc
         on_ambiguous = raw.get("on_ambiguous", "hold")
@@ -216,27 +554,30 @@ def parse_config(
             )
         if on_ambiguous == "retry":
             retry_ambiguous.add(channel_id)
-        secrets = _secret_fields(cls)
         settings = {k: v for k, v in raw.items() if k not in _CHANNEL_META}
-        resolved = host.resolve_credentials(str(type_name), str(channel_id), settings)
-        merged = {**settings, **(resolved or {})}
-        values = {
-            key: _resolve_value(
-                f"{prefix}.{key}",
-                value,
-                secret=key in secrets and key not in (resolved or {}),
-                inline_ok=inline_ok,
-            )
-            for key, value in merged.items()
-        }
-        channels[str(channel_id)] = cls.from_settings(str(channel_id), values)
+        _check_settings(cls, prefix, settings)
+        spec = _Spec(
+            id=str(channel_id),
+            type_name=type_name,
+            cls=cls,
+            settings=settings,
+            inline_ok=inline,
+            host=host,
+        )
+        specs[spec.id] = spec
+        # Read-only work needs no secret: a channel that lacks one is built when it is
+        # about to send. Everything but the missing value was checked above.
+        with contextlib.suppress(MissingSecret):
+            built[spec.id] = _build(spec)
+    raw_routes = data.get("routes", {})
+    if not isinstance(raw_routes, Mapping):
+        raise ConfigurationError("routes", "must be a table", "write [routes] name = [...]")
     routes = {
-        str(name): _route_from_toml(f"routes.{name}", value)
-        for name, value in data.get("routes", {}).items()
+        str(name): _route_from_toml(f"routes.{name}", value) for name, value in raw_routes.items()
     }
     for name, route in routes.items():
         for _path, leaf in routing.leaves(route):
-            if leaf.channel not in channels:
+            if leaf.channel not in specs:
                 raise ConfigurationError(
                     f"routes.{name}",
                     f"names the channel {leaf.channel!r}, which is not configured",
@@ -247,26 +588,37 @@ def parse_config(
         raise ConfigurationError(
             "outbox", "only 'path' is known", 'write [outbox] path = "outbox.sqlite3"'
         )
-    dispatch = dict(data.get("dispatch", {}))
-    for key in dispatch:
-        if key not in _DISPATCH_KEYS:
-            raise ConfigurationError(
-                f"dispatch.{key}", "unknown key", f"use one of: {', '.join(sorted(_DISPATCH_KEYS))}"
-            )
-    if not channels:
-        channels = dict(Config.default(host).channels)
+    path = outbox.get("path")
+    if path is not None and (not isinstance(path, str) or not path.strip()):
+        raise ConfigurationError(
+            "outbox.path",
+            f'in [outbox], path must be a file name or "memory", not {path!r}',
+            'write path = "outbox.sqlite3"',
+        )
+    raw_dispatch = data.get("dispatch", {})
+    if not isinstance(raw_dispatch, Mapping):
+        raise ConfigurationError("dispatch", "must be a table", "write [dispatch] deadline = 30")
+    dispatch = dict(raw_dispatch)
+    _check_dispatch(dispatch)
+    channels: Mapping[str, Channel] = (
+        Channels(specs, built) if specs else dict(Config.default(host).channels)
+    )
     return Config(
         channels=channels,
         routes=routes,
-        outbox=outbox.get("path"),
+        outbox=path,
         dispatch=dispatch,
         retry_ambiguous=frozenset(retry_ambiguous),
         source=source,
+        project=project or Path.cwd(),
     )
 
 
 def load_config(path: str | Path | None = None, *, host: PluginHost | None = None) -> Config:
-    """Read ``unipost.toml`` (found as :func:`find_config` says), or the built-in default."""
+    """Read ``unipost.toml`` (found as :func:`find_config` says), or the built-in default.
+
+    A mistake names the file as well as the key: ``unipost.toml: channels.site.max_items: ...``.
+    """
     file = Path(path).expanduser() if path is not None else find_config()
     if file is None:
         return Config.default(host)
@@ -276,11 +628,21 @@ def load_config(path: str | Path | None = None, *, host: PluginHost | None = Non
         raise ConfigurationError(
             "config", f"{file} does not exist", "create it or pass another path"
         ) from None
+    except IsADirectoryError:
+        raise ConfigurationError(
+            "config", f"{file} is a directory", "give the path of the unipost.toml file"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(
             str(file), f"not valid TOML ({exc})", "fix the syntax at the line shown"
         ) from exc
-    config = parse_config(data, host=host, source=str(file))
+    project = file.resolve().parent
+    try:
+        config = parse_config(data, host=host, source=str(file), project=project)
+    except ConfigurationError as exc:
+        if exc.problem.endswith(f"(in {file})"):
+            raise
+        raise type(exc)(exc.field, f"{exc.problem} (in {file})", exc.fix) from exc
     if config.outbox not in (None, "memory"):
         # A relative [outbox] path belongs to the file that names it, not to the cwd.
         config = attrs.evolve(config, outbox=str(file.parent / Path(config.outbox).expanduser()))
