@@ -252,7 +252,8 @@ def test_exit_5_ambiguous_when_a_create_may_have_been_applied(
 def test_exit_2_usage(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "publish", "hi", "--to", "nowhere")
     assert (code, out) == (2, "")
-    assert err.startswith("unipost: to: no channel named 'nowhere'")
+    assert err.startswith("unipost: to: no channel or route named 'nowhere'")
+    assert "a route (default, everywhere)" in err, "route names are suggested too"
 
 
 # -- preview -------------------------------------------------------------------------------

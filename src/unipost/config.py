@@ -236,6 +236,12 @@ class Config:
             return self.channels.inspect(channel_id)
         return self.channels[channel_id]
 
+    def type_of(self, channel_id: str) -> str:
+        """The channel's type name, without building it."""
+        if isinstance(self.channels, Channels):
+            return self.channels.type_name(channel_id)
+        return self.channels[channel_id].name
+
     def outbox_path(self) -> Path | None:
         """The outbox file (None for an in-memory outbox)."""
         if self.outbox == "memory":
