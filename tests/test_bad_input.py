@@ -382,7 +382,7 @@ def test_command_line_mistakes_are_one_line(capsys: pytest.CaptureFixture[str]) 
         (["publish", "hi", "--at", "2026-12-24T09:00"], "add one, e.g. 2026-12-24T09:00+01:00"),
         (["publish", "hi", "--at", ""], "leave out --at"),
         (["publish", "hi", "--at", "2020-01-01T09:00+00:00"], "give a future time"),
-        (["publish", "hi", "--deadline", "-1"], "--deadline must be above 0"),
+        (["publish", "hi", "--deadline", "-1"], "--deadline must be at least 0"),
         (["publish", "hi", "--deadline", "soon"], "--deadline must be a number"),
         (["publish", "hi", "--to", ""], "name a channel or a route"),
         (["publish", "hi", "--image", "."], "is a directory"),

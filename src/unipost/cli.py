@@ -172,8 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--deadline",
         metavar="SECONDS",
-        type=_number("--deadline"),
-        help="seconds to wait before returning (default 30, above 0); the rest stays in the outbox",
+        type=_number("--deadline", strict=False),
+        help="seconds to wait before returning (default 30; 0 returns at once); "
+        "the rest stays in the outbox for `unipost worker`",
     )
     preview = sub.add_parser("preview", help="show how a post renders per channel; nothing is sent")
     post_arguments(preview)
