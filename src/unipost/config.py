@@ -393,7 +393,7 @@ def _check_settings(cls: type[Channel], prefix: str, settings: Mapping[str, Any]
             raise ConfigurationError(
                 f"{prefix}.{key}",
                 f"in {table}, {key} must be {_type_word(tp)}, not {value!r}",
-                f"write e.g. {key} = {_example(tp, field.default)}",
+                f"write e.g. {key} = {587 if key == 'port' else _example(tp, field.default)}",
             )
         if field.validator is None and _numeric(tp) and value is not None:
             top = 65535 if key == "port" else None
