@@ -101,6 +101,9 @@ class Channels(Mapping[str, Channel]):
             channel = self._built[channel_id] = _build(self._specs[channel_id])
         return channel
 
+    def __contains__(self, channel_id: object) -> bool:
+        return channel_id in self._specs  # without building it
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)
 
