@@ -327,7 +327,7 @@ VALUE_CASES = [
     ("[dispatch]\nattempt_timeout = -5\n", "dispatch.attempt_timeout", "above 0, not -5"),
     ("[dispatch]\nmax_in_flight = 2.5\n", "dispatch.max_in_flight", "whole number"),
     ("[dispatch]\nper_channel = true\n", "dispatch.per_channel", "not True"),
-    ('[dispatch]\nper_domain = 0\n', "dispatch.per_domain", "1 or more"),
+    ("[dispatch]\nper_domain = 0\n", "dispatch.per_domain", "1 or more"),
     (
         '[channels.news]\ntype = "email"\nhost = "h"\nfrom_addr = "a@b.example"\nport = "twenty-five"\n',
         "channels.news.port",
@@ -351,7 +351,7 @@ VALUE_CASES = [
     ('[channels.site]\ntype = "site"\ntitle = 5\n', "channels.site.title", "must be a string"),
     ("[channels.site]\ntype = 5\n", "channels.site.type", "must be a string"),
     ('allow_inline_secrets = "yes"\n', "allow_inline_secrets", "true or false"),
-    ('[outbox]\npath = 5\n', "outbox.path", "file name"),
+    ("[outbox]\npath = 5\n", "outbox.path", "file name"),
     (
         '[channels.site]\ntype = "site"\n[routes]\nr = { first_of = ["site"], patience = "long" }\n',
         "routes.r.patience",

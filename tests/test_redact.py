@@ -91,7 +91,9 @@ def test_a_webhook_url_hides_its_path_and_query_in_every_spelling() -> None:
         assert TOKEN not in shown, shown
         assert "T0A1" not in shown, shown
         assert "a1b2c3d4e5f6" not in shown, shown
-    assert redact("https://hooks.bakery.example/ answers") == "https://hooks.bakery.example/ answers"
+    assert (
+        redact("https://hooks.bakery.example/ answers") == "https://hooks.bakery.example/ answers"
+    )
     assert REDACTED in redact(f"GET https://hooks.bakery.example/other/{TOKEN}x")
 
 

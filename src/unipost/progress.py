@@ -61,7 +61,7 @@ def describe(event: Event, last_error: str = "") -> tuple[str, str] | None:
     fields = dict(event.fields)
     name = event.name
     if name == "attempt.start":
-        return "pick", f"sending (attempt {int(fields.get('attempt', 0)) + 1})"
+        return "pick", f"sending (attempt {fields.get('attempt', '?')})"
     if name == "attempt.end":
         return "error", f"attempt failed: {_cause(fields)}"
     if name == "delivered":
