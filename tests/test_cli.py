@@ -527,3 +527,24 @@ def test_verbose_logs_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run(capsys, "--log-level", "warning", "publish", "Quiet", "--to", "site")
     assert code == 0
     assert "INFO" not in err
+
+
+def test_the_worker_says_which_channel_waits_for_its_secret(
+    capsys: pytest.CaptureFixture[str], httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpx_mock.add_response(
+        url=HOOK_URL, method="POST", status_code=503, headers={"Retry-After": "1"}
+    )
+    code, _out, _err = run(
+        capsys, "publish", "Later", "--to", "hook", "--id", "wait-1", "--deadline", "0.5"
+    )
+    assert code == 4
+    monkeypatch.delenv("CLI_HOOK_URL")
+    code, out, _err = run(capsys, "worker", "--once")
+    assert code == 0
+    first, *rest = out.splitlines()
+    assert first.startswith("note: hook cannot send until its secret is set; its records wait")
+    assert "CLI_HOOK_URL" in first
+    assert rest[-1].startswith("worker --once:")
+    code, out, _err = run(capsys, "channels")
+    assert "hook             webhook      domain ?  — cannot send: channels.hook.url" in out

@@ -564,7 +564,10 @@ def _cmd_channels(args: argparse.Namespace, config: Config) -> int:
             {
                 "id": cid,
                 "type": channel.name if channel is not None else config.type_of(cid),
-                "failure_domain": channel.failure_domain if channel is not None else None,
+                # A stand-in's domain may come from a placeholder (a webhook's URL is its secret).
+                "failure_domain": None
+                if channel is None or cid in lacking
+                else channel.failure_domain,
                 "text_limit": channel.capabilities.text_limit if channel is not None else None,
                 "unit": channel.capabilities.text_unit.value if channel is not None else None,
                 "lacks": redact(str(lacking[cid])) if cid in lacking else None,
@@ -575,7 +578,7 @@ def _cmd_channels(args: argparse.Namespace, config: Config) -> int:
         return 0
     print(f"from {config.source}")
     for row in rows:
-        line = f"{row['id']:<16} {row['type']:<12} domain {row['failure_domain']}"
+        line = f"{row['id']:<16} {row['type']:<12} domain {row['failure_domain'] or '?'}"
         if row["lacks"]:
             line += f"  — cannot send: {row['lacks']}"
         print(line)
@@ -730,10 +733,18 @@ def _say_lacking(config: Config) -> None:
         print(f"note: {channel_id} cannot send yet: {redact(str(missing))}", file=sys.stderr)
 
 
-def _cmd_worker(args: argparse.Namespace, dispatcher: Dispatcher, sink: EventSink) -> int:
+def _cmd_worker(
+    args: argparse.Namespace, config: Config, dispatcher: Dispatcher, sink: EventSink
+) -> int:
     mode = "json" if args.json else "rich" if sys.stdout.isatty() else "plain"
     log = WorkerLog(mode, sys.stdout)
     sink.target = log
+    for channel_id, missing in config.lacking().items():
+        log.line(
+            f"note: {channel_id} cannot send until its secret is set; its records wait "
+            f"({redact(str(missing))})",
+            channel=channel_id,
+        )
 
     async def run() -> None:
         try:
@@ -829,7 +840,7 @@ def _run(argv: Sequence[str], as_json: bool) -> int:
                 return _cmd_check(args, config, dispatcher)
             if args.command == "outbox":
                 return _cmd_outbox(args, config, dispatcher)
-            return _cmd_worker(args, dispatcher, sink)
+            return _cmd_worker(args, config, dispatcher, sink)
         finally:
             dispatcher.close()
     except UsageError as exc:

@@ -165,6 +165,7 @@ class WorkerLog:
         self._console = Console(file=stream, highlight=False) if mode == "rich" else None
         self._errors: dict[tuple[str | None, str | None], str] = {}
         self.counts: dict[str, int] = {}
+        self._last_error = ""
 
     def line(self, text: str, **fields: Any) -> None:
         """A line of the worker's own (start, summary)."""
@@ -188,6 +189,10 @@ class WorkerLog:
         if shown is None:
             return
         kind, text = shown
+        if event.name == "worker.error":
+            if text == self._last_error:
+                return  # the same failure on every poll is said once
+            self._last_error = text
         self.counts[kind] = self.counts.get(kind, 0) + 1
         target = f"{event.post_id or ''}→{event.channel}" if event.channel else event.post_id or ""
         with self._lock:
