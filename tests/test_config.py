@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import base64
+import types
 from pathlib import Path
+from typing import ClassVar
 
+import attrs
 import pytest
 
-from unipost import build_dispatcher, load_config
+from unipost import Capabilities, Channel, build_dispatcher, load_config
 from unipost.channels.email import EmailChannel
 from unipost.channels.webhook import WebhookChannel
 from unipost.config import Config, parse_config
 from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel
+from unipost.hookspecs import hookimpl
 from unipost.outbox import MemoryStore
 from unipost.plugins import PluginHost
+from unipost.redact import forget_secrets, redact
 from unipost.routes import AllOf, FirstOf, Leaf
 from unipost.sqlite_store import SQLiteStore
 
@@ -396,3 +401,29 @@ def test_settings_with_a_converter_decide_for_themselves(host: PluginHost) -> No
         host=host,
     )
     assert config.channels["news"].to == ("one@customers.example",)  # type: ignore[attr-defined]
+
+
+def test_recipient_numbers_in_the_config_are_masked_everywhere(host: PluginHost) -> None:
+    """A platform that echoes a number without '+' still shows only its mask."""
+
+    @attrs.frozen(kw_only=True)
+    class TextChannel(Channel):
+        name: ClassVar[str] = "texts"
+        capabilities: ClassVar[Capabilities] = Capabilities(text_limit=160)
+        to: tuple[str, ...] = attrs.field(converter=tuple)
+
+    host.register_plugin(
+        types.SimpleNamespace(
+            unipost_register_channels=hookimpl(lambda register: register(TextChannel))
+        ),
+        "texts",
+    )
+    try:
+        parse_config(
+            {"channels": {"sms": {"type": "texts", "to": ["+49 151 2233 4455", "ops@x.example"]}}},
+            host=host,
+        )
+        shown = redact("recipient 4915122334455 is not on WhatsApp; order 4915199999999")
+        assert shown == "recipient +49*******4455 is not on WhatsApp; order 4915199999999"
+    finally:
+        forget_secrets()

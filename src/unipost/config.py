@@ -43,6 +43,7 @@ from unipost.channel import Channel
 from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, UsageError
 from unipost.outbox import MemoryStore, Store
 from unipost.plugins import PluginHost, default_host
+from unipost.redact import register_phone
 from unipost.routes import Route
 
 __all__ = ["Channels", "Config", "default_outbox_path", "find_config", "load_config"]
@@ -161,10 +162,27 @@ def _build(spec: _Spec, *, placeholders: bool = False) -> Channel:
             values[key] = _PLACEHOLDER
     if missing is not None and not placeholders:
         raise missing
+    _register_numbers(values)
     if not placeholders:
         return spec.cls.from_settings(spec.id, values)
     with _validators_off():
         return spec.cls.from_settings(spec.id, values)
+
+
+_RECIPIENT_KEYS = frozenset({"to", "recipients", "numbers", "phone", "phone_number"})
+
+
+def _register_numbers(values: Mapping[str, Any]) -> None:
+    """Recipients' phone numbers are masked wherever they appear, even written without ``+``."""
+    for key, value in values.items():
+        if key not in _RECIPIENT_KEYS:
+            continue
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, str) and "@" not in item:
+                digits = sum(c.isdigit() for c in item)
+                if 7 <= digits <= 15 and all(c.isdigit() or c in "+ -().\u00a0" for c in item):
+                    register_phone(item)
 
 
 @contextlib.contextmanager
