@@ -312,9 +312,13 @@ def _post(args: argparse.Namespace) -> Post:
             **extra,
         )
     except InvalidPost as exc:
-        flag = {"text": "TEXT", "id": "--id", "tags": "--tag", "publish_at": "--at"}.get(
-            exc.field, f"--{exc.field.split('.')[0].split('[')[0]}"
-        )
+        flag = {
+            "text": "TEXT",
+            "post": "TEXT",
+            "id": "--id",
+            "tags": "--tag",
+            "publish_at": "--at",
+        }.get(exc.field, f"--{exc.field.split('.')[0].split('[')[0]}")
         raise InvalidPost(flag, exc.problem, exc.fix) from exc
 
 
