@@ -34,6 +34,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx
+
 from unipost.redact import redact
 
 if TYPE_CHECKING:
@@ -195,6 +197,12 @@ class DeliveryError(UnipostError):
             bits.append(f"code {self.platform_code}")
         head = ", ".join(bits)
         return f"{head}: {self.message}"
+
+    @property
+    def timed_out(self) -> bool:
+        """A timeout costs the retry budget double: the platform is slow, not just refusing."""
+        cause = self.__cause__
+        return isinstance(cause, TimeoutError | httpx.TimeoutException)
 
     @staticmethod
     def of(error_class: ErrorClass, message: str, **kwargs: Any) -> DeliveryError:
