@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -17,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from unipost.errors import (
 )
 from unipost.models import Media, Post
 from unipost.outbox import Attempt, Record, State, Store
+from unipost.planning import make_plan
 from unipost.plugins import default_host
 from unipost.progress import EventSink, PublishProgress, WorkerLog
 from unipost.redact import redact
@@ -475,7 +477,7 @@ def _cmd_preview(args: argparse.Namespace, config: Config) -> int:
             shown[leaf.channel] = _preview_of(leaf.channel, config, post, roles[leaf.channel])
         except UsageError as exc:
             rejected[leaf.channel] = redact(str(exc))
-    warnings = _route_warnings(config, route)
+    warnings = _route_warnings(config, post, route)
     if args.json:
         _emit(
             {
@@ -519,20 +521,13 @@ def _cmd_preview(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _route_warnings(config: Config, route: Route) -> list[str]:
-    """The dispatcher's own warnings (shared failure domains), when every channel can be shown."""
-    from unipost.outbox import MemoryStore
-
+def _route_warnings(config: Config, post: Post, route: Route) -> list[str]:
+    """The planner's own warnings (shared failure domains), when every channel can be shown."""
     channels = {leaf.channel: config.inspect(leaf.channel) for _p, leaf in routing.leaves(route)}
-    if any(c is None for c in channels.values()):
+    shown = {k: v for k, v in channels.items() if v is not None}
+    if len(shown) < len(channels):
         return []
-    planner = Dispatcher(
-        channels={k: v for k, v in channels.items() if v is not None}, store=MemoryStore()
-    )
-    try:
-        return list(planner._domain_warnings(route))
-    finally:
-        planner.close()
+    return list(make_plan(shown, post, route).warnings)
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -795,7 +790,9 @@ def _cmd_worker(
 # -- the entry point ----------------------------------------------------------------------
 
 
-def _setup_logging(args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def _logging(args: argparse.Namespace) -> Iterator[None]:
+    """``-v``/``--log-level``: the ``unipost`` logger to stderr for this command only."""
     level_name = getattr(args, "log_level", None)
     verbose = getattr(args, "verbose", 0) or 0
     if level_name:
@@ -803,12 +800,19 @@ def _setup_logging(args: argparse.Namespace) -> None:
     elif verbose:
         level = logging.DEBUG if verbose > 1 else logging.INFO
     else:
+        yield
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("unipost")
+    before = logger.level
     logger.addHandler(handler)
     logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
 
 
 def _fail(exc: BaseException, code: int, as_json: bool) -> int:
@@ -827,26 +831,8 @@ def _run(argv: Sequence[str], as_json: bool) -> int:
     try:
         args = _parser().parse_args(argv)
         as_json = args.json
-        _setup_logging(args)
-        if args.command == "plugins":
-            return _cmd_plugins(args)
-        config = load_config(args.config)
-        if args.command == "preview":
-            return _cmd_preview(args, config)
-        if args.command == "channels":
-            return _cmd_channels(args, config)
-        sink = EventSink()
-        dispatcher = build_dispatcher(config, observers=[sink])
-        try:
-            if args.command == "publish":
-                return _cmd_publish(args, config, dispatcher, sink)
-            if args.command == "check":
-                return _cmd_check(args, config, dispatcher)
-            if args.command == "outbox":
-                return _cmd_outbox(args, config, dispatcher)
-            return _cmd_worker(args, config, dispatcher, sink)
-        finally:
-            dispatcher.close()
+        with _logging(args):
+            return _command(args)
     except UsageError as exc:
         return _fail(exc, USAGE_ERROR, as_json)
     except (PluginError, StoreError) as exc:
@@ -862,6 +848,28 @@ def _run(argv: Sequence[str], as_json: bool) -> int:
             1,
             as_json,
         )
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "plugins":
+        return _cmd_plugins(args)
+    config = load_config(args.config)
+    if args.command == "preview":
+        return _cmd_preview(args, config)
+    if args.command == "channels":
+        return _cmd_channels(args, config)
+    sink = EventSink()
+    dispatcher = build_dispatcher(config, observers=[sink])
+    try:
+        if args.command == "publish":
+            return _cmd_publish(args, config, dispatcher, sink)
+        if args.command == "check":
+            return _cmd_check(args, config, dispatcher)
+        if args.command == "outbox":
+            return _cmd_outbox(args, config, dispatcher)
+        return _cmd_worker(args, config, dispatcher, sink)
+    finally:
+        dispatcher.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
