@@ -369,14 +369,17 @@ def _print_report(report: Report, as_json: bool) -> None:
     if as_json:
         print(report.to_json(indent=2))
         return
-    print(report)
+    print(report.head())
     for outcome in report.outcomes:
+        print("  " + outcome.line())
         for key, value in outcome.extra.items():
             shown = ", ".join(map(str, value)) if isinstance(value, list) else value
             print(f"      {key}: {shown}")
         for index, recipient in enumerate(outcome.recipients, 1):
             mark = "✓" if recipient.ok else "✗"
             print(f"      {mark} #{index} {recipient.recipient} {recipient.reason or ''}".rstrip())
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
 
 
 def _cmd_publish(

@@ -165,16 +165,20 @@ class Report:
             counts[outcome.state.value] = counts.get(outcome.state.value, 0) + 1
         return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
-    def __str__(self) -> str:
+    def head(self) -> str:
+        """The first line: the post, its status, and whether this call sent anything."""
         head = f"post {self.post_id} (revision {self.revision}): {self.status.value}"
         if self.replayed:
             when = self.published_at or max(a.started_at for o in self.outcomes for a in o.attempts)
             moment = dt.datetime.fromtimestamp(when, dt.UTC)
-            verb = "already published" if self.status is ReportStatus.SUCCEEDED else "sent"
+            verb = "already published" if self.status is ReportStatus.SUCCEEDED else "last tried"
             head += f" — {verb} on {moment:%Y-%m-%d %H:%M} UTC, nothing sent now"
         if not self.durable:
             head += " [in-memory outbox: not durable]"
-        lines = [head, *("  " + o.line() for o in self.outcomes)]
+        return head
+
+    def __str__(self) -> str:
+        lines = [self.head(), *("  " + o.line() for o in self.outcomes)]
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
