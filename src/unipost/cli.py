@@ -9,17 +9,13 @@ so does a closed pipe (``unipost outbox list --json | head -1``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import json
 import logging
 import os
-import signal
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,24 +23,24 @@ from rich.console import Console
 
 from unipost import routes as routing
 from unipost.api import build_dispatcher
+from unipost.cli_outbox import cmd_outbox, cmd_worker
+from unipost.cli_output import emit, print_report
+from unipost.cli_post import read_post, read_route, roles
+from unipost.cli_preview import cmd_preview
 from unipost.config import Config, load_config
 from unipost.dispatcher import Dispatcher
 from unipost.errors import (
     DeliveryError,
-    InvalidPost,
     PluginError,
     StoreError,
     UnipostError,
     UsageError,
 )
-from unipost.models import Media, Post
-from unipost.outbox import Attempt, Record, State, Store
-from unipost.planning import make_plan
+from unipost.outbox import State
 from unipost.plugins import default_host
-from unipost.progress import EventSink, PublishProgress, WorkerLog
+from unipost.progress import EventSink, PublishProgress
 from unipost.redact import redact
-from unipost.report import Report, ReportStatus
-from unipost.routes import FirstOf, Leaf, Route
+from unipost.report import ReportStatus
 
 __all__ = ["main"]
 
@@ -235,163 +231,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- reading the post -----------------------------------------------------------------------
-
-
-def _moment(text: str, now: float) -> dt.datetime:
-    """``--at``: ISO 8601 with a zone, or Unix seconds; never empty, never in the past."""
-    if not text.strip():
-        raise UsageError(
-            "--at", "is empty", "give a time such as 2026-12-24T09:00+01:00, or leave out --at"
-        )
-    try:
-        moment = dt.datetime.fromtimestamp(float(text), dt.UTC)
-    except (ValueError, OverflowError, OSError):
-        try:
-            moment = dt.datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise UsageError(
-                "--at",
-                f"{text!r} is not an ISO 8601 time",
-                "use e.g. 2026-12-24T09:00+01:00 (or Unix seconds)",
-            ) from None
-    if moment.tzinfo is None:
-        raise UsageError(
-            "--at",
-            f"{text!r} has no time zone",
-            f"add one, e.g. {text.strip()}+01:00 or {text.strip()}Z",
-        )
-    if moment.timestamp() < now:
-        shown = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        current = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        raise UsageError(
-            "--at",
-            f"{shown} is in the past (it is now {current})",
-            "give a future time, or leave out --at to publish now",
-        )
-    return moment
-
-
-def _media(args: argparse.Namespace) -> list[Media]:
-    if len(args.alt) > len(args.image):
-        raise UsageError("--alt", "more --alt than --image", "give one --alt after each --image")
-    media = []
-    for i, name in enumerate(args.image):
-        path = Path(name).expanduser()
-        if path.is_dir():
-            raise UsageError(
-                "--image",
-                f"{name} is a directory",
-                "give an image file, e.g. --image photos/shop.jpg",
-            )
-        media.append(Media.from_path(path, alt=args.alt[i] if i < len(args.alt) else None))
-    return media
-
-
-def _post(args: argparse.Namespace) -> Post:
-    if not (args.text or "").strip() and not args.image and not args.title and not args.link:
-        raise UsageError(
-            "TEXT",
-            "the post is empty",
-            'give its text (unipost publish "Open 9-5 today"), or --title, --link or --image',
-        )
-    extra: dict[str, Any] = {}
-    if args.id is not None:
-        if not args.id.strip():
-            raise UsageError("--id", "is empty", "give a stable id such as hours-2026-12-01")
-        extra["id"] = args.id
-    at = getattr(args, "at", None)
-    if at is not None:
-        extra["publish_at"] = _moment(at, time.time())
-    try:
-        return Post(
-            text=args.text,
-            title=args.title,
-            link=args.link,
-            media=_media(args),
-            tags=args.tag,
-            language=args.language,
-            **extra,
-        )
-    except InvalidPost as exc:
-        flag = {
-            "text": "TEXT",
-            "post": "TEXT",
-            "id": "--id",
-            "tags": "--tag",
-            "publish_at": "--at",
-        }.get(exc.field, f"--{exc.field.split('.')[0].split('[')[0]}")
-        raise InvalidPost(flag, exc.problem, exc.fix) from exc
-
-
-def _route(config: Config, to: Sequence[str]) -> Route:
-    names = [part.strip() for item in to for part in item.split(",")]
-    if to and not any(names):
-        raise UsageError("--to", "is empty", "name a channel or a route, e.g. --to site")
-    names = [n for n in names if n]
-    if not names:
-        return config.route(None)
-    if len(names) == 1:
-        return config.route(names[0])
-    return config.route(names)
-
-
-def _roles(route: Route) -> dict[str, str]:
-    """Each channel's place in a ``first_of``: ``primary`` or ``fallback N: only if ...``."""
-    roles: dict[str, str] = {}
-
-    def walk(node: Route, role: str) -> None:
-        if isinstance(node, Leaf):
-            roles[node.channel] = role
-        elif isinstance(node, FirstOf):
-            for i, child in enumerate(node.targets):
-                if i == 0:
-                    walk(child, role or "primary")
-                else:
-                    before = ", ".join(routing.describe(t) for t in node.targets[:i])
-                    walk(child, f"fallback {i}: only if {before} does not deliver")
-        else:
-            for child in node.targets:
-                walk(child, role)
-
-    walk(route, "")
-    return roles
-
-
-# -- output -----------------------------------------------------------------------------
-
-
-def _emit(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def _print_report(report: Report, as_json: bool) -> None:
-    if as_json:
-        print(report.to_json(indent=2))
-        return
-    print(report.head())
-    for outcome in report.outcomes:
-        print("  " + outcome.line())
-        for key, value in outcome.extra.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-            print(f"      {key}: {shown}")
-        for index, recipient in enumerate(outcome.recipients, 1):
-            mark = "✓" if recipient.ok else "✗"
-            print(f"      {mark} #{index} {recipient.recipient} {recipient.reason or ''}".rstrip())
-    for warning in report.warnings:
-        print(f"  warning: {warning}")
-
-
 def _cmd_publish(
     args: argparse.Namespace, config: Config, dispatcher: Dispatcher, sink: EventSink
 ) -> int:
-    post = _post(args)
-    route = _route(config, args.to)
+    post = read_post(args)
+    route = read_route(config, args.to)
     if post.publish_at is not None:
         report = dispatcher.enqueue(post, route)
         when = post.publish_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         if args.json:
-            _emit({**report.to_dict(), "scheduled_for": post.publish_at.isoformat()})
+            emit({**report.to_dict(), "scheduled_for": post.publish_at.isoformat()})
         elif report.replayed:
             print(report)
         else:
@@ -404,7 +253,7 @@ def _cmd_publish(
     if not args.json and sys.stderr.isatty():
         console = Console(file=sys.stderr)
         channels = [leaf.channel for _p, leaf in routing.leaves(route)]
-        progress = PublishProgress(channels, _roles(route), console)
+        progress = PublishProgress(channels, roles(route), console)
         sink.target = progress
     try:
         if progress is not None:
@@ -414,129 +263,14 @@ def _cmd_publish(
             report = dispatcher.publish(post, route, deadline=args.deadline)
     finally:
         sink.target = None
-    _print_report(report, args.json)
+    print_report(report, args.json)
     return EXIT[report.status]
-
-
-def _media_lines(post: Post) -> list[dict[str, Any]]:
-    shown = []
-    for index, item in enumerate(post.media, 1):
-        name = item.filename or (item.path.name if item.path else None) or item.url or "media"
-        shown.append(
-            {
-                "n": index,
-                "name": str(name),
-                "type": item.mime_type,
-                "bytes": item.size,
-                "alt": item.alt,
-            }
-        )
-    return shown
-
-
-def _preview_of(channel_id: str, config: Config, post: Post, role: str) -> dict[str, Any]:
-    """Everything one channel will do with the post, as data (printed or JSON)."""
-    channel = config.inspect(channel_id)
-    lacking = config.lacking().get(channel_id)
-    entry: dict[str, Any] = {"role": role or None, "lacks": str(lacking) if lacking else None}
-    if channel is None:
-        entry["type"] = config.type_of(channel_id)
-        entry["error"] = "cannot be shown without its secrets"
-        return entry
-    entry["type"] = channel.name
-    prepared = channel.prepare(post)
-    caps = channel.capabilities
-    shown = prepared.post
-    entry["parts"] = list(prepared.parts)
-    changes = [attrs.asdict(c) for c in prepared.changes]
-    if shown.title:
-        if caps.title:
-            entry["title"] = shown.title
-        elif not any(c["kind"] == "title" for c in changes):
-            changes.insert(
-                0, {"kind": "title", "detail": "the title leads the text (no title field)"}
-            )
-    subject = getattr(channel, "subject", None)
-    if callable(subject):
-        try:
-            entry["subject"] = str(subject(prepared))
-        except Exception:  # a channel's own helper; the preview goes on without it
-            entry["subject"] = None
-    entry["media"] = _media_lines(shown)
-    if shown.link and caps.link_cards:
-        entry["link_card"] = shown.link
-    entry["changes"] = changes
-    return entry
-
-
-def _cmd_preview(args: argparse.Namespace, config: Config) -> int:
-    post = _post(args)
-    route = _route(config, args.to)
-    roles = _roles(route)
-    shown: dict[str, dict[str, Any]] = {}
-    rejected: dict[str, str] = {}
-    for _path, leaf in routing.leaves(route):
-        try:
-            shown[leaf.channel] = _preview_of(leaf.channel, config, post, roles[leaf.channel])
-        except UsageError as exc:
-            rejected[leaf.channel] = redact(str(exc))
-    warnings = _route_warnings(config, post, route)
-    if args.json:
-        _emit(
-            {
-                "route": routing.describe(route),
-                "warnings": warnings,
-                "prepared": shown,
-                "rejected": rejected,
-                "lacking": {k: str(v) for k, v in config.lacking().items()},
-            }
-        )
-        return 0
-    print(f"route: {routing.describe(route)} (nothing is sent)")
-    for name, entry in shown.items():
-        role = f" · {entry['role']}" if entry.get("role") else ""
-        print(f"── {name} ({entry['type']}){role}")
-        if entry.get("lacks"):
-            print(f"   ! cannot send yet: {entry['lacks']}")
-        if entry.get("error"):
-            print(f"   {entry['error']}")
-            continue
-        if entry.get("subject") is not None:
-            print(f"   subject: {entry['subject']}")
-        if entry.get("title"):
-            print(f"   title (headline): {entry['title']}")
-        parts = entry["parts"]
-        for index, part in enumerate(parts, 1):
-            label = f"[{index}/{len(parts)}] " if len(parts) > 1 else ""
-            print("   " + label + part.replace("\n", "\n   "))
-        for item in entry["media"]:
-            size = f", {item['bytes'] // 1024 or 1} kB" if item["bytes"] else ""
-            alt = f"alt: {item['alt']!r}" if item["alt"] else "no alt text"
-            print(f"   image {item['n']}: {item['name']} ({item['type']}{size}), {alt}")
-        if entry.get("link_card"):
-            print(f"   link card: {entry['link_card']}")
-        for change in entry["changes"]:
-            print(f"   · {change['kind']}: {change['detail']}")
-    for name, error in rejected.items():
-        print(f"── {name}: cannot publish: {error}")
-    for warning in warnings:
-        print(f"warning: {warning}")
-    return 0
-
-
-def _route_warnings(config: Config, post: Post, route: Route) -> list[str]:
-    """The planner's own warnings (shared failure domains), when every channel can be shown."""
-    channels = {leaf.channel: config.inspect(leaf.channel) for _p, leaf in routing.leaves(route)}
-    shown = {k: v for k, v in channels.items() if v is not None}
-    if len(shown) < len(channels):
-        return []
-    return list(make_plan(shown, post, route).warnings)
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
     infos = default_host().plugins()
     if args.json:
-        _emit([attrs.asdict(i) for i in infos])
+        emit([attrs.asdict(i) for i in infos])
         return 0
     rows = [
         (
@@ -576,7 +310,7 @@ def _cmd_channels(args: argparse.Namespace, config: Config) -> int:
             }
         )
     if args.json:
-        _emit({"source": config.source, "channels": rows, "routes": sorted(config.routes)})
+        emit({"source": config.source, "channels": rows, "routes": sorted(config.routes)})
         return 0
     print(f"from {config.source}")
     for row in rows:
@@ -599,195 +333,11 @@ def _cmd_check(args: argparse.Namespace, config: Config, dispatcher: Dispatcher)
             failed = True
             results[channel_id] = f"failed: {redact(str(exc))}"
     if args.json:
-        _emit(results)
+        emit(results)
     else:
         for channel_id, result in results.items():
             print(f"{channel_id:<16} {result}")
     return 1 if failed else 0
-
-
-def _when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _record_json(record: Record) -> dict[str, Any]:
-    data = {**attrs.asdict(record), "state": record.state.value}
-    if data.get("last_error"):
-        data["last_error"] = redact(data["last_error"])
-    return data
-
-
-def _find_record(store: Store, record_id: str) -> Record | None:
-    try:
-        return store.record(record_id)
-    except StoreError:
-        return None
-
-
-def _attempt_json(attempt: Attempt) -> dict[str, Any]:
-    data = attrs.asdict(attempt)
-    if data.get("message"):
-        data["message"] = redact(data["message"])
-    return data
-
-
-def _print_attempts(attempts: Sequence[Attempt], label: str) -> None:
-    for attempt in attempts:
-        result = attempt.error_class or "ok"
-        status = f" HTTP {attempt.http_status}" if attempt.http_status else ""
-        print(
-            f"      {label}#{attempt.n} {_when(attempt.started_at)} "
-            f"{attempt.duration * 1000:.0f} ms {result}{status} {redact(attempt.message or '')}".rstrip()
-        )
-
-
-def _show_record(record: Record, store: Store, as_json: bool) -> int:
-    attempts = store.attempts(record.id)
-    if as_json:
-        _emit({**_record_json(record), "log": [_attempt_json(a) for a in attempts]})
-        return 0
-    print(
-        f"record {record.id}: post {record.post_id} revision {record.revision} → {record.channel}"
-    )
-    print(f"  state {record.state.value}, {record.attempts} attempt(s), key {record.delivery_key}")
-    if not record.state.terminal:
-        print(f"  next attempt {_when(record.next_attempt_at)} UTC, TTL {_when(record.ttl_at)} UTC")
-    if record.url or record.platform_id:
-        print(f"  published: {record.url or record.platform_id}")
-    if record.last_error:
-        print(f"  last: {record.last_class or ''} {redact(record.last_error)}")
-    for index, recipient in enumerate(record.recipients, 1):
-        mark = "✓" if recipient.get("ok") else "✗"
-        print(
-            f"  {mark} #{index} {recipient.get('recipient')} {recipient.get('reason') or ''}".rstrip()
-        )
-    _print_attempts(attempts, "")
-    return 0
-
-
-def _cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
-    store = dispatcher.store
-    if args.action == "list":
-        records = store.query(
-            states=[State(s) for s in args.state],
-            channel=args.channel,
-            post_id=args.post,
-            limit=args.limit,
-        )
-        if args.json:
-            _emit([_record_json(r) for r in records])
-            return 0
-        for r in records:
-            detail = r.url or (redact(r.last_error) if r.last_error else "")
-            print(
-                f"{r.id}  {r.post_id:<20} {r.channel:<14} {r.state.value:<11} "
-                f"attempts {r.attempts}  {detail}".rstrip()
-            )
-        print(f"{len(records)} record(s) in {store.location}")
-        _say_lacking(config)
-        return 0
-    if args.action == "show":
-        record = _find_record(store, args.target)
-        if record is not None:
-            return _show_record(record, store, args.json)
-        report = dispatcher.report(args.target)
-        if args.json:
-            print(report.to_json(indent=2))
-            return 0
-        print(report)
-        for outcome in report.outcomes:
-            _print_attempts(outcome.attempts, f"{outcome.channel} ")
-        return 0
-    if args.action == "cancel":
-        record = _find_record(store, args.target)
-        if record is not None:
-            count = dispatcher.cancel(record.post_id, record.channel)
-        else:
-            count = dispatcher.cancel(args.target, args.channel)
-        return _done(args, {"cancelled": count}, f"cancelled {count} record(s)")
-    if args.action == "retry":
-        record = dispatcher.retry(args.record)
-        return _done(
-            args,
-            {"record": record.id, "state": record.state.value},
-            f"{record.id} will be sent again by the worker",
-        )
-    record = dispatcher.resolve(
-        args.record, delivered=args.delivered, platform_id=args.platform_id, url=args.url
-    )
-    return _done(
-        args,
-        {"record": record.id, "state": record.state.value},
-        f"{record.id} is now {record.state.value}",
-    )
-
-
-def _done(args: argparse.Namespace, data: dict[str, Any], line: str) -> int:
-    if args.json:
-        _emit(data)
-    else:
-        print(line)
-    return 0
-
-
-def _say_lacking(config: Config) -> None:
-    for channel_id, missing in config.lacking().items():
-        print(f"note: {channel_id} cannot send yet: {redact(str(missing))}", file=sys.stderr)
-
-
-def _cmd_worker(
-    args: argparse.Namespace, config: Config, dispatcher: Dispatcher, sink: EventSink
-) -> int:
-    mode = "json" if args.json else "rich" if sys.stdout.isatty() else "plain"
-    log = WorkerLog(mode, sys.stdout)
-    sink.target = log
-    for channel_id, missing in config.lacking().items():
-        log.line(
-            f"note: {channel_id} cannot send until its secret is set; its records wait "
-            f"({redact(str(missing))})",
-            channel=channel_id,
-        )
-
-    async def run() -> None:
-        try:
-            if args.once:
-                moved = 0
-                while True:
-                    step = await dispatcher.arun_due()
-                    if not step:
-                        break
-                    moved += step
-                counts = log.counts
-                log.line(
-                    f"worker --once: {moved} publication(s) advanced, "
-                    f"{counts.get('ok', 0)} delivered, {counts.get('defer', 0)} deferred, "
-                    f"{counts.get('bad', 0)} failed or held"
-                    if moved
-                    else "worker --once: nothing due",
-                    advanced=moved,
-                    delivered=counts.get("ok", 0),
-                    deferred=counts.get("defer", 0),
-                    failed=counts.get("bad", 0),
-                )
-                return
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            log.line(
-                f"worker delivering from {dispatcher.store.location} (Ctrl-C to stop)",
-                outbox=dispatcher.store.location,
-            )
-            await dispatcher.arun_worker(stop=stop, poll=args.poll)
-            log.line("worker stopped")
-        finally:
-            await dispatcher.aclose()
-
-    try:
-        asyncio.run(run())
-    finally:
-        sink.target = None
-    return 0
 
 
 # -- the entry point ----------------------------------------------------------------------
@@ -858,7 +408,7 @@ def _command(args: argparse.Namespace) -> int:
         return _cmd_plugins(args)
     config = load_config(args.config)
     if args.command == "preview":
-        return _cmd_preview(args, config)
+        return cmd_preview(args, config)
     if args.command == "channels":
         return _cmd_channels(args, config)
     sink = EventSink()
@@ -869,8 +419,8 @@ def _command(args: argparse.Namespace) -> int:
         if args.command == "check":
             return _cmd_check(args, config, dispatcher)
         if args.command == "outbox":
-            return _cmd_outbox(args, config, dispatcher)
-        return _cmd_worker(args, config, dispatcher, sink)
+            return cmd_outbox(args, config, dispatcher)
+        return cmd_worker(args, config, dispatcher, sink)
     finally:
         dispatcher.close()
 
