@@ -27,12 +27,9 @@ and unknown channel types are errors that name the key and the fix.
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import tomllib
-import types
-import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +37,11 @@ import attrs
 
 from unipost import routes as routing
 from unipost.channel import Channel
+from unipost.config_channels import Channels, Spec, build_channel
+from unipost.config_values import check_dispatch, check_route_options, check_settings
 from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, UsageError
 from unipost.outbox import MemoryStore, Store
 from unipost.plugins import PluginHost, default_host
-from unipost.redact import register_phone
 from unipost.routes import Route
 
 __all__ = ["Channels", "Config", "default_outbox_path", "find_config", "load_config"]
@@ -55,9 +53,6 @@ _TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets"}
 _DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
 _CHANNEL_META = {"type", "on_ambiguous"}
 # Seconds may be fractional; the caps are counts.
-_DISPATCH_NUMBERS = {"deadline": float, "attempt_timeout": float}
-_DISPATCH_COUNTS = {"max_in_flight", "per_domain", "per_channel"}
-_PLACEHOLDER = "unset"  # stands in for a missing secret in a preview; too short to be registered
 
 
 def default_outbox_path(project: Path | None = None) -> Path:
@@ -70,129 +65,6 @@ def default_outbox_path(project: Path | None = None) -> Path:
     if override:
         return Path(override).expanduser()
     return (project or Path.cwd()) / OUTBOX_DIR / "outbox.sqlite3"
-
-
-@attrs.frozen(kw_only=True)
-class _Spec:
-    """How to build one configured channel: its class and its settings as written."""
-
-    id: str
-    type_name: str
-    cls: type[Channel]
-    settings: Mapping[str, Any]
-    inline_ok: bool
-    host: PluginHost
-
-
-class Channels(Mapping[str, Channel]):
-    """The configured channels, each built when first used.
-
-    A channel whose secret is not set is still listed (``unipost channels``,
-    ``preview``, ``outbox`` work); using it to send raises
-    :class:`~unipost.errors.MissingSecret`, naming the variable.
-    """
-
-    def __init__(self, specs: Mapping[str, _Spec], built: Mapping[str, Channel]) -> None:
-        self._specs = dict(specs)
-        self._built = dict(built)
-
-    def __getitem__(self, channel_id: str) -> Channel:
-        channel = self._built.get(channel_id)
-        if channel is None:
-            channel = self._built[channel_id] = _build(self._specs[channel_id])
-        return channel
-
-    def __contains__(self, channel_id: object) -> bool:
-        return channel_id in self._specs  # without building it
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._specs)
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def type_name(self, channel_id: str) -> str:
-        return self._specs[channel_id].type_name
-
-    def lacking(self) -> dict[str, MissingSecret]:
-        """The channels that cannot send yet, with the secret each one lacks."""
-        found: dict[str, MissingSecret] = {}
-        for channel_id, spec in self._specs.items():
-            if channel_id in self._built:
-                continue
-            try:
-                self._built[channel_id] = _build(spec)
-            except MissingSecret as exc:
-                found[channel_id] = exc
-        return found
-
-    def inspect(self, channel_id: str) -> Channel | None:
-        """The channel, or a stand-in with placeholder secrets for rendering only.
-
-        None when the channel cannot even be rendered without its secrets.
-        """
-        try:
-            return self[channel_id]
-        except MissingSecret:
-            pass
-        try:
-            return _build(self._specs[channel_id], placeholders=True)
-        except Exception:
-            return None
-
-
-def _build(spec: _Spec, *, placeholders: bool = False) -> Channel:
-    """Resolve the channel's credentials (hook, then environment) and construct it."""
-    secrets = _secret_fields(spec.cls)
-    prefix = f"channels.{spec.id}"
-    resolved = spec.host.resolve_credentials(spec.type_name, spec.id, spec.settings)
-    merged = {**spec.settings, **(resolved or {})}
-    values: dict[str, Any] = {}
-    missing: MissingSecret | None = None
-    for key, value in merged.items():
-        try:
-            values[key] = _resolve_value(
-                f"{prefix}.{key}",
-                value,
-                secret=key in secrets and key not in (resolved or {}),
-                inline_ok=spec.inline_ok,
-            )
-        except MissingSecret as exc:
-            missing = missing or exc  # every other value is still checked first
-            values[key] = _PLACEHOLDER
-    if missing is not None and not placeholders:
-        raise missing
-    _register_numbers(values)
-    if not placeholders:
-        return spec.cls.from_settings(spec.id, values)
-    with _validators_off():
-        return spec.cls.from_settings(spec.id, values)
-
-
-_RECIPIENT_KEYS = frozenset({"to", "recipients", "numbers", "phone", "phone_number"})
-
-
-def _register_numbers(values: Mapping[str, Any]) -> None:
-    """Recipients' phone numbers are masked wherever they appear, even written without ``+``."""
-    for key, value in values.items():
-        if key not in _RECIPIENT_KEYS:
-            continue
-        items = value if isinstance(value, list | tuple) else [value]
-        for item in items:
-            if isinstance(item, str) and "@" not in item:
-                digits = sum(c.isdigit() for c in item)
-                if 7 <= digits <= 15 and all(c.isdigit() or c in "+ -().\u00a0" for c in item):
-                    register_phone(item)
-
-
-@contextlib.contextmanager
-def _validators_off() -> Iterator[None]:
-    was = attrs.validators.get_disabled()
-    attrs.validators.set_disabled(True)
-    try:
-        yield
-    finally:
-        attrs.validators.set_disabled(was)
 
 
 @attrs.frozen(kw_only=True)
@@ -295,174 +167,6 @@ def find_config(start: Path | None = None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _secret_fields(cls: type[Channel]) -> set[str]:
-    return {f.name for f in attrs.fields(cls) if f.metadata.get("unipost.secret")}
-
-
-def _resolve_value(key: str, value: Any, *, secret: bool, inline_ok: bool) -> Any:
-    if isinstance(value, Mapping) and set(value) == {"env"}:
-        name = str(value["env"])
-        resolved = os.environ.get(name)
-        if resolved is None or resolved == "":
-            raise MissingSecret(
-                key, f"environment variable {name} is not set", f"export {name}=... before running"
-            )
-        return resolved
-    if isinstance(value, Mapping) and "env" in value:
-        raise ConfigurationError(
-            key,
-            "a secret reference takes only 'env'",
-            f'write {key.rsplit(".", 1)[-1]} = {{ env = "NAME" }}',
-        )
-    if secret and isinstance(value, str) and not inline_ok:
-        raise ConfigurationError(
-            key,
-            "a secret is written into the file",
-            f'reference it instead: {key.rsplit(".", 1)[-1]} = {{ env = "NAME" }} '
-            "(or set allow_inline_secrets = true)",
-        )
-    return value
-
-
-# -- value types ------------------------------------------------------------------------------
-
-
-def _type_word(tp: Any) -> str:
-    words = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-    if tp in words:
-        return words[tp]
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_word(a) for a in typing.get_args(tp) if a is not type(None))
-    if origin in (list, tuple, set, frozenset) or getattr(origin, "__name__", "") == "Sequence":
-        return "a list"
-    if origin is typing.Literal:
-        return " or ".join(repr(a) for a in typing.get_args(tp))
-    return getattr(tp, "__name__", str(tp))
-
-
-def _conforms(value: Any, tp: Any) -> bool:
-    """Whether a TOML value fits an annotation; unknown annotations are accepted."""
-    if tp is Any or tp is object:
-        return True
-    if tp is type(None):
-        return value is None
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if tp is str or tp is Path:
-        return isinstance(value, str)
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return value in {m.value for m in tp} or isinstance(value, tp)
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        return any(_conforms(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if origin in (list, tuple, set, frozenset) or (
-        isinstance(origin, type) and origin.__name__ in ("Sequence", "Collection", "Iterable")
-    ):
-        if not isinstance(value, list | tuple):
-            return False
-        item = args[0] if args else Any
-        return all(_conforms(v, item) for v in value)
-    if origin in (dict,) or (isinstance(origin, type) and origin.__name__ == "Mapping"):
-        return isinstance(value, Mapping)
-    return True
-
-
-def _numeric(tp: Any) -> bool:
-    """``int``, ``float`` or an optional one (``int | None``)."""
-    if tp in (int, float):
-        return True
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        kinds = [a for a in typing.get_args(tp) if a is not type(None)]
-        return bool(kinds) and all(a in (int, float) for a in kinds)
-    return False
-
-
-def _check_settings(cls: type[Channel], prefix: str, settings: Mapping[str, Any]) -> None:
-    """Each setting has the type its field declares, and numbers are in range.
-
-    Fields with a converter decide for themselves; numeric settings without a
-    validator of their own must be positive (ports at most 65535).
-    """
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # an annotation this module cannot resolve: the channel checks it
-        hints = {}
-    fields = {f.alias or f.name: f for f in attrs.fields(cls) if f.init and f.name != "id"}
-    for key, value in settings.items():
-        field = fields.get(key)
-        if field is None:
-            raise ConfigurationError(
-                f"{prefix}.{key}",
-                "unknown setting",
-                f"settings for {cls.name}: {', '.join(sorted(fields)) or 'none'}",
-            )
-        if field.converter is not None:
-            continue
-        if isinstance(value, Mapping) and "env" in value:
-            continue  # resolved later; a variable's text is checked by the channel
-        tp = hints.get(field.name, Any)
-        table = f"[{prefix}]"
-        if not _conforms(value, tp):
-            raise ConfigurationError(
-                f"{prefix}.{key}",
-                f"in {table}, {key} must be {_type_word(tp)}, not {value!r}",
-                f"write e.g. {key} = {587 if key == 'port' else _example(tp, field.default)}",
-            )
-        if field.validator is None and _numeric(tp) and value is not None:
-            top = 65535 if key == "port" else None
-            if value <= 0 or (top is not None and value > top):
-                span = f"between 1 and {top}" if top else "above 0"
-                raise ConfigurationError(
-                    f"{prefix}.{key}",
-                    f"in {table}, {key} must be {span}, not {value!r}",
-                    f"write e.g. {key} = {_example(tp, field.default)}",
-                )
-
-
-def _example(tp: Any, default: Any) -> str:
-    if (
-        default is not attrs.NOTHING
-        and default is not None
-        and not isinstance(
-            default,
-            attrs.Factory,  # type: ignore[arg-type]
-        )
-    ):
-        return "true" if default is True else "false" if default is False else repr(default)
-    word = _type_word(tp)
-    return {"a whole number": "1", "a number": "1.5", "a string": '"..."'}.get(word, "...")
-
-
-def _check_dispatch(dispatch: Mapping[str, Any]) -> None:
-    for key, value in dispatch.items():
-        if key not in _DISPATCH_KEYS:
-            raise ConfigurationError(
-                f"dispatch.{key}", "unknown key", f"use one of: {', '.join(sorted(_DISPATCH_KEYS))}"
-            )
-        if key in _DISPATCH_NUMBERS:
-            ok = _conforms(value, float) and value > 0
-            need = "a number of seconds above 0"
-            example = "30"
-        else:
-            ok = _conforms(value, int) and value >= 1
-            need = "a whole number of 1 or more"
-            example = "4"
-        if not ok:
-            raise ConfigurationError(
-                f"dispatch.{key}",
-                f"in [dispatch], {key} must be {need}, not {value!r}",
-                f"write e.g. {key} = {example}",
-            )
-
-
 def _route_from_toml(key: str, value: Any) -> Route:
     try:
         if isinstance(value, str | list):
@@ -472,7 +176,7 @@ def _route_from_toml(key: str, value: Any) -> Route:
                 else value
             )
         if isinstance(value, dict):
-            _check_route_options(key, value)
+            check_route_options(key, value)
             if "all_of" in value:
                 extra = set(value) - {"all_of", "min_success"}
                 if extra:
@@ -507,23 +211,6 @@ def _route_from_toml(key: str, value: Any) -> Route:
     )
 
 
-def _check_route_options(key: str, value: Mapping[str, Any]) -> None:
-    patience = value.get("patience")
-    if patience is not None and not (_conforms(patience, float) and patience > 0):
-        raise ConfigurationError(
-            f"{key}.patience",
-            f"must be a number of seconds above 0, not {patience!r}",
-            "write e.g. patience = 60",
-        )
-    minimum = value.get("min_success")
-    if minimum is not None and not (_conforms(minimum, int) and minimum >= 1):
-        raise ConfigurationError(
-            f"{key}.min_success",
-            f"must be a whole number of 1 or more, not {minimum!r}",
-            "write e.g. min_success = 1",
-        )
-
-
 def parse_config(
     data: Mapping[str, Any],
     *,
@@ -549,7 +236,7 @@ def parse_config(
             f"must be true or false, not {inline!r}",
             "write allow_inline_secrets = true",
         )
-    specs: dict[str, _Spec] = {}
+    specs: dict[str, Spec] = {}
     built: dict[str, Channel] = {}
     retry_ambiguous: set[str] = set()
     raw_channels = data.get("channels", {})
@@ -582,8 +269,8 @@ def parse_config(
         if on_ambiguous == "retry":
             retry_ambiguous.add(channel_id)
         settings = {k: v for k, v in raw.items() if k not in _CHANNEL_META}
-        _check_settings(cls, prefix, settings)
-        spec = _Spec(
+        check_settings(cls, prefix, settings)
+        spec = Spec(
             id=str(channel_id),
             type_name=type_name,
             cls=cls,
@@ -595,7 +282,7 @@ def parse_config(
         # Read-only work needs no secret: a channel that lacks one is built when it is
         # about to send. Everything but the missing value was checked above.
         with contextlib.suppress(MissingSecret):
-            built[spec.id] = _build(spec)
+            built[spec.id] = build_channel(spec)
     raw_routes = data.get("routes", {})
     if not isinstance(raw_routes, Mapping):
         raise ConfigurationError("routes", "must be a table", "write [routes] name = [...]")
@@ -626,7 +313,7 @@ def parse_config(
     if not isinstance(raw_dispatch, Mapping):
         raise ConfigurationError("dispatch", "must be a table", "write [dispatch] deadline = 30")
     dispatch = dict(raw_dispatch)
-    _check_dispatch(dispatch)
+    check_dispatch(dispatch, _DISPATCH_KEYS)
     channels: Mapping[str, Channel] = (
         Channels(specs, built) if specs else dict(Config.default(host).channels)
     )
