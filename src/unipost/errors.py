@@ -23,7 +23,7 @@
     │   ├── Forbidden              authenticated, but not allowed
     │   ├── Permanent              the request must change before it can succeed
     │   └── DuplicateSignal        the platform says this post already exists
-    └── DeliveryFailed             raised by Report.raise_for_errors()
+    └── DeliveryFailed             raised by Report.raise_for_errors() (in unipost.report)
 
 Delivery failures are classified by *whether the request may have been
 applied*, because that decides whether a retry can post twice.
@@ -32,14 +32,11 @@ applied*, because that decides whether a retry can post twice.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
 from unipost.redact import redact
-
-if TYPE_CHECKING:
-    from unipost.report import Report
 
 __all__ = [
     "Ambiguous",
@@ -47,7 +44,6 @@ __all__ = [
     "ConfigurationError",
     "ContentRejected",
     "DeliveryError",
-    "DeliveryFailed",
     "DuplicateSignal",
     "ErrorClass",
     "Forbidden",
@@ -62,7 +58,6 @@ __all__ = [
     "RateLimited",
     "StoreError",
     "Transient",
-    "Unavailable",
     "UnipostError",
     "UnknownChannel",
     "UsageError",
@@ -248,12 +243,6 @@ class DuplicateSignal(DeliveryError):
     may_have_applied_default = True
 
 
-class Unavailable(DeliveryError):
-    """Nothing was sent: the failure domain's breaker is open or the account is blocked."""
-
-    error_class = ErrorClass.UNAVAILABLE
-
-
 _BY_CLASS: dict[ErrorClass, type[DeliveryError]] = {
     cls.error_class: cls
     for cls in (
@@ -266,14 +255,5 @@ _BY_CLASS: dict[ErrorClass, type[DeliveryError]] = {
         Forbidden,
         Permanent,
         DuplicateSignal,
-        Unavailable,
     )
 }
-
-
-class DeliveryFailed(UnipostError):
-    """Raised by :meth:`Report.raise_for_errors` when a route did not succeed."""
-
-    def __init__(self, report: Report) -> None:
-        self.report = report
-        super().__init__(f"publish {report.status.value}: {report.summary()}")

@@ -46,9 +46,8 @@ from unipost.errors import (
     RateLimited,
     Transient,
 )
-from unipost.hookspecs import hookimpl
+from unipost.hookspecs import Register, hookimpl
 from unipost.models import Media, Post, Variant
-from unipost.plugins import Register
 from unipost.redact import mask_email, mask_phone, register_secret
 from unipost.responses import error_text, json_body, json_object, require
 from unipost.text import TextUnit, count, find_urls, graphemes, truncate

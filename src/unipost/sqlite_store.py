@@ -476,7 +476,7 @@ class SQLiteStore:
 
     @property
     def shared_state(self) -> SQLiteState:
-        return SQLiteState(self)
+        return SQLiteState(self._conn, self._lock, self._explain)
 
     def close(self) -> None:
         with self._lock:

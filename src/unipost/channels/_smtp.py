@@ -8,7 +8,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 
@@ -16,8 +16,23 @@ from unipost.channel import RecipientResult
 from unipost.errors import Ambiguous, AuthFailed, DeliveryError, NotSent, Permanent, Transient
 from unipost.redact import mask_email
 
-if TYPE_CHECKING:
-    from unipost.channels.email import EmailChannel
+
+class Endpoint(Protocol):
+    """The settings of an SMTP server, as the email channel holds them."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def smtp_port(self) -> int: ...
+    @property
+    def security(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+
+    def _context(self) -> ssl.SSLContext: ...
+
 
 __all__ = ["POLICY", "Session", "all_refused", "before_data", "describe", "for_code", "transmit"]
 
@@ -28,7 +43,7 @@ POLICY = email.policy.SMTP.clone(cte_type="7bit")
 class Session:
     """A connected, secured and authenticated SMTP connection; errors come out classified."""
 
-    def __init__(self, channel: EmailChannel, timeout: float) -> None:
+    def __init__(self, channel: Endpoint, timeout: float) -> None:
         self.channel = channel
         self.timeout = timeout
         self.smtp: smtplib.SMTP | None = None
