@@ -96,7 +96,9 @@ def _register(register: Any) -> None:
     register(ListChannel)
 
 
-PLUGIN = types.SimpleNamespace(unipost_register_channels=hookimpl(_register))
+# pluggy keeps plugins in a set: a module object is hashable, a SimpleNamespace is not.
+PLUGIN = types.ModuleType("test_plugin")
+PLUGIN.unipost_register_channels = hookimpl(_register)  # type: ignore[attr-defined]
 
 CONFIG = """
 [outbox]

@@ -412,12 +412,9 @@ def test_recipient_numbers_in_the_config_are_masked_everywhere(host: PluginHost)
         capabilities: ClassVar[Capabilities] = Capabilities(text_limit=160)
         to: tuple[str, ...] = attrs.field(converter=tuple)
 
-    host.register_plugin(
-        types.SimpleNamespace(
-            unipost_register_channels=hookimpl(lambda register: register(TextChannel))
-        ),
-        "texts",
-    )
+    plugin = types.ModuleType("texts_plugin")  # hashable, as pluggy needs
+    plugin.unipost_register_channels = hookimpl(lambda register: register(TextChannel))  # type: ignore[attr-defined]
+    host.register_plugin(plugin, "texts")
     try:
         parse_config(
             {"channels": {"sms": {"type": "texts", "to": ["+49 151 2233 4455", "ops@x.example"]}}},
