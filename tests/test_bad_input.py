@@ -70,7 +70,9 @@ def _register(register: Any) -> None:
     register(ShortChannel)
 
 
-PLUGIN = types.SimpleNamespace(unipost_register_channels=hookimpl(_register))
+# pluggy keeps plugins in a set: a module object is hashable, a SimpleNamespace is not.
+PLUGIN = types.ModuleType("test_plugin")
+PLUGIN.unipost_register_channels = hookimpl(_register)  # type: ignore[attr-defined]
 
 CONFIG = """
 [outbox]
@@ -219,7 +221,7 @@ POST_CASES = [
         ["publish", "hi", "--to", "site,facebok"],
         UnknownChannel,
         "to",
-        "use one of: hook, short, site, tiny",
+        "use a channel (hook, short, site, tiny) or a route (fallback)",
     ),
     (
         "a link that is not a URL",
@@ -272,10 +274,18 @@ def assert_one_line_usage_error(code: int, out: str, err: str, field: str, fix: 
     assert "Traceback" not in err
 
 
+# The CLI speaks of its own arguments, not of the API's.
+CLI_WORDS = {
+    "empty post": ("TEXT", 'unipost publish "Open 9-5 today"'),
+    "blank post": ("TEXT", 'unipost publish "Open 9-5 today"'),
+    "a link that is not a URL": ("--link", "https://"),
+}
+
+
 @pytest.mark.usefixtures("nothing_sent")
 @pytest.mark.parametrize(
     ("argv", "field", "fix"),
-    [(case[3], case[5], case[6]) for case in POST_CASES],
+    [(case[3], *CLI_WORDS.get(case[0], (case[5], case[6]))) for case in POST_CASES],
     ids=[case[0] for case in POST_CASES],
 )
 def test_bad_posts_are_refused_by_the_cli(
@@ -371,7 +381,15 @@ def test_command_line_mistakes_are_one_line(capsys: pytest.CaptureFixture[str]) 
     for argv, fix in (
         (["publish", "hi", "--alt", "no image"], "one --alt after each --image"),
         (["publish", "hi", "--at", "tomorrow"], "2026-12-24T09:00+01:00"),
-        (["publish", "hi", "--at", "2026-12-24T09:00"], "tzinfo"),
+        (["publish", "hi", "--at", "2026-12-24T09:00"], "add one, e.g. 2026-12-24T09:00+01:00"),
+        (["publish", "hi", "--at", ""], "leave out --at"),
+        (["publish", "hi", "--at", "2020-01-01T09:00+00:00"], "give a future time"),
+        (["publish", "hi", "--deadline", "-1"], "--deadline must be at least 0"),
+        (["publish", "hi", "--deadline", "soon"], "--deadline must be a number"),
+        (["publish", "hi", "--to", ""], "name a channel or a route"),
+        (["publish", "hi", "--image", "."], "is a directory"),
+        (["outbox", "list", "--limit", "0"], "--limit must be at least 1"),
+        (["worker", "--poll", "0"], "--poll must be above 0"),
         (["publsh", "hi"], "--help"),
         (["publish", "hi", "--colour", "red"], "--help"),
     ):

@@ -17,9 +17,10 @@ from pytest_httpx import HTTPXMock
 import unipost.plugins
 from unipost import Capabilities, Channel, Context, Overflow, Prepared, Receipt
 from unipost import cli as unipost_cli
-from unipost.channel import Flow
+from unipost.channel import Flow, RecipientResult
 from unipost.hookspecs import hookimpl
 from unipost.plugins import PluginHost
+from unipost.redact import mask_phone
 from unipost.sqlite_store import SQLiteStore
 from unipost.testing import set_testing
 
@@ -63,13 +64,41 @@ class BareChannel(Channel):
         return Receipt(platform_id=str(response.json()["id"]))
 
 
+LIST_URL = "https://api.sms.example/v1/send"
+NUMBERS = ("+4915112345678", "+4915187655678")  # the same last two digits: "+***78" twice
+
+
+@attrs.frozen(kw_only=True)
+class ListChannel(Channel):
+    """Sends to many numbers in one request; the platform answers per number."""
+
+    name: ClassVar[str] = "sms"
+    capabilities: ClassVar[Capabilities] = Capabilities(text_limit=500)
+
+    def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
+        response = yield httpx.Request("POST", LIST_URL, json={"to": list(NUMBERS)})
+        results = response.json()["results"]
+        return Receipt(
+            platform_id=str(response.json()["batch"]),
+            recipients=tuple(
+                RecipientResult(
+                    recipient=mask_phone(number), ok=result["ok"], reason=result.get("error")
+                )
+                for number, result in zip(NUMBERS, results, strict=True)
+            ),
+        )
+
+
 def _register(register: Any) -> None:
     register(ShortChannel)
     register(ThreadChannel)
     register(BareChannel)
+    register(ListChannel)
 
 
-PLUGIN = types.SimpleNamespace(unipost_register_channels=hookimpl(_register))
+# pluggy keeps plugins in a set: a module object is hashable, a SimpleNamespace is not.
+PLUGIN = types.ModuleType("test_plugin")
+PLUGIN.unipost_register_channels = hookimpl(_register)  # type: ignore[attr-defined]
 
 CONFIG = """
 [outbox]
@@ -93,6 +122,9 @@ type = "thread"
 
 [channels.bare]
 type = "bare"
+
+[channels.sms]
+type = "sms"
 
 [routes]
 default = "site"
@@ -252,7 +284,8 @@ def test_exit_5_ambiguous_when_a_create_may_have_been_applied(
 def test_exit_2_usage(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "publish", "hi", "--to", "nowhere")
     assert (code, out) == (2, "")
-    assert err.startswith("unipost: to: no channel named 'nowhere'")
+    assert err.startswith("unipost: to: no channel or route named 'nowhere'")
+    assert "a route (default, everywhere)" in err, "route names are suggested too"
 
 
 # -- preview -------------------------------------------------------------------------------
@@ -302,10 +335,10 @@ def test_plugins_lists_built_ins_and_installed(capsys: pytest.CaptureFixture[str
     rows = {line.split()[0]: line for line in out.splitlines()}
     assert {"site", "email", "webhook", "cli-test"} <= set(rows)
     assert "built-in" in rows["site"]
-    assert "short, thread, bare" in rows["cli-test"]
+    assert "short, thread, bare, sms" in rows["cli-test"]
     code, out, _ = run(capsys, "plugins", "--json")
     infos = {i["name"]: i for i in json.loads(out)}
-    assert infos["cli-test"]["channels"] == ["short", "thread", "bare"]
+    assert infos["cli-test"]["channels"] == ["short", "thread", "bare", "sms"]
     assert infos["webhook"]["builtin"] is True
 
 
@@ -321,7 +354,7 @@ def test_channels_lists_the_configuration(
     assert "t0k3n" not in out
     code, out, _ = run(capsys, "channels", "--json")
     data = json.loads(out)
-    assert [c["id"] for c in data["channels"]] == ["site", "hook", "micro", "thread", "bare"]
+    assert [c["id"] for c in data["channels"]] == ["site", "hook", "micro", "thread", "bare", "sms"]
     assert data["routes"] == ["default", "everywhere"]
 
 
@@ -372,3 +405,146 @@ def test_outbox_list_and_show(capsys: pytest.CaptureFixture[str], httpx_mock: HT
         "transient",
         None,
     ]
+
+
+# -- partial delivery, recipients, and the rest of the daily edges ---------------------------------
+
+
+def test_a_recipient_failing_for_good_is_partial_with_exit_3(
+    capsys: pytest.CaptureFixture[str], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        url=LIST_URL,
+        method="POST",
+        json={"batch": "b-1", "results": [{"ok": True}, {"ok": False, "error": "number blocked"}]},
+    )
+    code, out, _ = run(capsys, "publish", "Open 9-5", "--to", "sms", "--id", "sms-1")
+    assert code == 3
+    lines = out.splitlines()
+    assert lines[0] == "post sms-1 (revision 1): partial"
+    assert "◐ sms" in lines[1]
+    assert "delivered to 1 of 2" in lines[1]
+    assert "#2 +49*******5678: number blocked" in lines[1]
+    assert "✓ #1 +49*******5678" in out
+    assert "✗ #2 +49*******5678 number blocked" in out
+    assert "4915112345678" not in out
+    code, out, _ = run(capsys, "outbox", "show", "sms-1", "--json")
+    data = json.loads(out)
+    assert data["status"] == "partial"
+    assert data["outcomes"][0]["partial"] is True
+    assert data["outcomes"][0]["state"] == "delivered"
+
+
+def test_to_given_twice_keeps_both(
+    capsys: pytest.CaptureFixture[str], httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=HOOK_URL, method="POST", json={"id": "evt_2"})
+    code, out, _ = run(capsys, "publish", "Both", "--to", "site", "--to", "hook", "--json")
+    assert code == 0
+    assert [o["channel"] for o in json.loads(out)["outcomes"]] == ["site", "hook"]
+
+
+def test_every_option_has_help_text() -> None:
+    parser = unipost_cli._parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    outbox = commands["outbox"]._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, command in [("unipost", parser), *commands.items(), *outbox.items()]:
+        for action in command._actions:
+            if action.dest in ("help", "command", "action"):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_preview_shows_roles_title_subject_images_and_lacking_secrets(
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    news = """
+[channels.news]
+type = "email"
+host = "127.0.0.1"
+from_addr = "news@bakery.example"
+to = ["one@customers.example"]
+
+[routes]"""
+    config = CONFIG.format(tmp=project).replace("[routes]", news)
+    (project / "unipost.toml").write_text(config, encoding="utf-8")
+    monkeypatch.delenv("CLI_HOOK_URL")
+    args = [
+        "preview",
+        "Open 9-5",
+        "--title",
+        "Winter hours",
+        "--image",
+        str(PNG),
+        "--alt",
+        "Croissants",
+    ]
+    code, out, err = run(capsys, *args, "--to", "site,news,micro")
+    assert (code, err) == (0, "")
+    site, news, micro = out.split("── ")[1:]
+    assert "title (headline): Winter hours" in site
+    assert "image 1: croissants.png (image/png" in site
+    assert "alt: 'Croissants'" in site
+    assert "subject: Winter hours" in news
+    assert "alt: 'Croissants'" in news
+    assert micro.startswith("micro: cannot publish: micro.media"), "no images on that one"
+    code, out, _ = run(capsys, "preview", "Open 9-5", "--title", "Winter hours", "--to", "micro")
+    assert "· title: the title leads the text" in out
+    assert "   Winter hours\n   \n   Open 9-5" in out
+    data = json.loads(run(capsys, *args, "--to", "site,news", "--json")[1])
+    assert data["prepared"]["news"]["subject"] == "Winter hours"
+    assert data["prepared"]["site"]["media"][0]["alt"] == "Croissants"
+    assert data["prepared"]["site"]["title"] == "Winter hours"
+
+
+def test_preview_of_a_first_of_says_which_is_primary(
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = (project / "unipost.toml").read_text(encoding="utf-8")
+    config += 'rescue = { first_of = ["hook", "micro", "site"] }\n'
+    (project / "unipost.toml").write_text(config, encoding="utf-8")
+    monkeypatch.delenv("CLI_HOOK_URL")
+    code, out, _ = run(capsys, "preview", "Open 9-5", "--to", "rescue")
+    assert code == 0
+    headers = [line for line in out.splitlines() if line.startswith("── ")]
+    assert headers == [
+        "── hook (webhook) · primary",
+        "── micro (short) · fallback 1: only if hook does not deliver",
+        "── site (site) · fallback 2: only if hook, micro does not deliver",
+    ]
+    assert (
+        "! cannot send yet: channels.hook.url: environment variable CLI_HOOK_URL is not set" in out
+    )
+    data = json.loads(run(capsys, "preview", "Open 9-5", "--to", "rescue", "--json")[1])
+    assert data["route"] == "first_of(hook, micro, site)"
+    assert data["prepared"]["hook"]["role"] == "primary"
+    assert data["prepared"]["site"]["role"].startswith("fallback 2")
+    assert "CLI_HOOK_URL" in data["lacking"]["hook"]
+
+
+def test_verbose_logs_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, "publish", "Logged", "--to", "site", "-v")
+    assert code == 0
+    assert "INFO unipost: delivered" in err
+    code, _out, err = run(capsys, "--log-level", "warning", "publish", "Quiet", "--to", "site")
+    assert code == 0
+    assert "INFO" not in err
+
+
+def test_the_worker_says_which_channel_waits_for_its_secret(
+    capsys: pytest.CaptureFixture[str], httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpx_mock.add_response(
+        url=HOOK_URL, method="POST", status_code=503, headers={"Retry-After": "3600"}
+    )
+    code, _out, _err = run(capsys, "publish", "Later", "--to", "hook", "--id", "wait-1")
+    assert code == 4
+    monkeypatch.delenv("CLI_HOOK_URL")
+    code, out, _err = run(capsys, "worker", "--once")
+    assert code == 0
+    first, *rest = out.splitlines()
+    assert first.startswith("note: hook cannot send until its secret is set; its records wait")
+    assert "CLI_HOOK_URL" in first
+    assert rest[-1].startswith("worker --once:")
+    code, out, _err = run(capsys, "channels")
+    assert "hook             webhook      domain ?  — cannot send: channels.hook.url" in out

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import base64
+import types
 from pathlib import Path
+from typing import ClassVar
 
+import attrs
 import pytest
 
-from unipost import build_dispatcher, load_config
+from unipost import Capabilities, Channel, build_dispatcher, load_config
 from unipost.channels.email import EmailChannel
 from unipost.channels.webhook import WebhookChannel
 from unipost.config import Config, parse_config
 from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel
+from unipost.hookspecs import hookimpl
 from unipost.outbox import MemoryStore
 from unipost.plugins import PluginHost
+from unipost.redact import forget_secrets, redact
 from unipost.routes import AllOf, FirstOf, Leaf
 from unipost.sqlite_store import SQLiteStore
 
@@ -198,14 +203,18 @@ def test_an_unset_variable_names_it_and_the_fix(
             "hook": {"type": "webhook", "url": {"env": "TEST_UNSET_HOOK_URL"}, "secret": "x"}
         }
     }
+    data["allow_inline_secrets"] = True  # type: ignore[assignment]
+    config = parse_config(data, host=host)  # read-only work needs no secret
+    assert list(config.channels) == ["hook"]
+    assert list(config.lacking()) == ["hook"]
     with pytest.raises(MissingSecret) as caught:
-        parse_config(data, host=host)
+        config.channels["hook"]  # about to send: now it is needed
     assert caught.value.field == "channels.hook.url"
     assert "TEST_UNSET_HOOK_URL is not set" in caught.value.problem
     assert caught.value.fix == "export TEST_UNSET_HOOK_URL=... before running"
     data["channels"]["hook"]["url"] = {"env": "TEST_EMPTY"}
     with pytest.raises(MissingSecret, match="TEST_EMPTY"):
-        parse_config(data, host=host)
+        parse_config(data, host=host).channels["hook"]
 
 
 @pytest.mark.parametrize(
@@ -315,3 +324,103 @@ def test_a_config_object_can_be_built_in_code(tmp_path: Path, host: PluginHost) 
         assert list(dispatcher.channels) == ["site"]
     finally:
         dispatcher.close()
+
+
+# Values of the wrong type or out of range: (toml, field, words in the problem)
+VALUE_CASES = [
+    ('[dispatch]\ndeadline = "soon"\n', "dispatch.deadline", "in [dispatch], deadline must be"),
+    ("[dispatch]\nattempt_timeout = -5\n", "dispatch.attempt_timeout", "above 0, not -5"),
+    ("[dispatch]\nmax_in_flight = 2.5\n", "dispatch.max_in_flight", "whole number"),
+    ("[dispatch]\nper_channel = true\n", "dispatch.per_channel", "not True"),
+    ("[dispatch]\nper_domain = 0\n", "dispatch.per_domain", "1 or more"),
+    (
+        '[channels.news]\ntype = "email"\nhost = "h"\nfrom_addr = "a@b.example"\nport = "twenty-five"\n',
+        "channels.news.port",
+        "in [channels.news], port must be a whole number, not 'twenty-five'",
+    ),
+    (
+        '[channels.news]\ntype = "email"\nhost = "h"\nfrom_addr = "a@b.example"\nport = 70000\n',
+        "channels.news.port",
+        "between 1 and 65535",
+    ),
+    (
+        '[channels.news]\ntype = "email"\nhost = "h"\nfrom_addr = "a@b.example"\ntimeout = 0\n',
+        "channels.news.timeout",
+        "above 0",
+    ),
+    (
+        '[channels.site]\ntype = "site"\nmax_items = "lots"\n',
+        "channels.site.max_items",
+        "in [channels.site], max_items must be a whole number, not 'lots'",
+    ),
+    ('[channels.site]\ntype = "site"\ntitle = 5\n', "channels.site.title", "must be a string"),
+    ("[channels.site]\ntype = 5\n", "channels.site.type", "must be a string"),
+    ('allow_inline_secrets = "yes"\n', "allow_inline_secrets", "true or false"),
+    ("[outbox]\npath = 5\n", "outbox.path", "file name"),
+    (
+        '[channels.site]\ntype = "site"\n[routes]\nr = { first_of = ["site"], patience = "long" }\n',
+        "routes.r.patience",
+        "seconds above 0",
+    ),
+    (
+        '[channels.site]\ntype = "site"\n[routes]\nr = { all_of = ["site"], min_success = 0 }\n',
+        "routes.r.min_success",
+        "1 or more",
+    ),
+]
+
+
+@pytest.mark.parametrize(("toml", "field", "words"), VALUE_CASES)
+def test_every_value_is_checked_naming_file_table_and_key(
+    toml: str, field: str, words: str, tmp_path: Path, host: PluginHost
+) -> None:
+    file = write(tmp_path, toml)
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(file, host=host)
+    assert caught.value.field == field
+    assert words in caught.value.problem
+    assert f"(in {file})" in caught.value.problem
+    assert caught.value.fix.startswith(("write", "use"))
+    assert "\n" not in str(caught.value)
+
+
+def test_settings_with_a_converter_decide_for_themselves(host: PluginHost) -> None:
+    """Email's ``to`` takes one address or a list; numbers as floats where a float is declared."""
+    config = parse_config(
+        {
+            "channels": {
+                "news": {
+                    "type": "email",
+                    "host": "h",
+                    "from_addr": "a@b.example",
+                    "to": "one@customers.example",
+                    "timeout": 5,
+                }
+            }
+        },
+        host=host,
+    )
+    assert config.channels["news"].to == ("one@customers.example",)  # type: ignore[attr-defined]
+
+
+def test_recipient_numbers_in_the_config_are_masked_everywhere(host: PluginHost) -> None:
+    """A platform that echoes a number without '+' still shows only its mask."""
+
+    @attrs.frozen(kw_only=True)
+    class TextChannel(Channel):
+        name: ClassVar[str] = "texts"
+        capabilities: ClassVar[Capabilities] = Capabilities(text_limit=160)
+        to: tuple[str, ...] = attrs.field(converter=tuple)
+
+    plugin = types.ModuleType("texts_plugin")  # hashable, as pluggy needs
+    plugin.unipost_register_channels = hookimpl(lambda register: register(TextChannel))  # type: ignore[attr-defined]
+    host.register_plugin(plugin, "texts")
+    try:
+        parse_config(
+            {"channels": {"sms": {"type": "texts", "to": ["+49 151 2233 4455", "ops@x.example"]}}},
+            host=host,
+        )
+        shown = redact("recipient 4915122334455 is not on WhatsApp; order 4915199999999")
+        assert shown == "recipient +49*******4455 is not on WhatsApp; order 4915199999999"
+    finally:
+        forget_secrets()

@@ -100,3 +100,31 @@ def test_pending_and_ambiguous_are_shown_as_such(make_dispatcher: MakeDispatcher
     assert "! backup" in text
     assert "outbox resolve" in text
     assert json.loads(report.to_json())["status"] == "ambiguous"
+
+
+def test_a_replayed_publish_says_it_sent_nothing(
+    make_dispatcher: MakeDispatcher, clock: Any
+) -> None:
+    server = FakeServer()
+    dispatcher = make_dispatcher(shop=server)
+    first = dispatcher.publish(Post(text="Open 9-5", id="daily-1"), "shop")
+    assert not first.replayed
+    clock.advance(3600)
+    again = dispatcher.publish(Post(text="Open 9-5", id="daily-1"), "shop")
+    assert again.replayed
+    assert again.ok
+    assert "— already published on " in str(again).splitlines()[0]
+    assert "UTC, nothing sent now" in str(again).splitlines()[0]
+    assert json.loads(again.to_json())["replayed"] is True
+    assert len(server.posts) == 1
+
+
+def test_a_superseded_alternative_keeps_its_cause(make_dispatcher: MakeDispatcher) -> None:
+    down = FakeServer(script=[Transient("503 busy", status=503)] * 10)
+    dispatcher = make_dispatcher(meta=down, mail=FakeServer())
+    report = dispatcher.publish(Post(text="Open 9-5", id="fb-1"), first_of("meta", "mail"))
+    line = next(o.line() for o in report.outcomes if o.channel == "meta")
+    assert report["mail"].ok
+    assert "transient" in line
+    assert "HTTP 503" in line
+    assert "\n" not in line

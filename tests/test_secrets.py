@@ -8,9 +8,11 @@ bodies included), and everything unipost produced is collected and searched.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import socket
+import threading
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +83,9 @@ def _register(register: Any) -> None:
     register(ChirpChannel)
 
 
-PLUGIN = types.SimpleNamespace(unipost_register_channels=hookimpl(_register))
+# pluggy keeps plugins in a set: a module object is hashable, a SimpleNamespace is not.
+PLUGIN = types.ModuleType("test_plugin")
+PLUGIN.unipost_register_channels = hookimpl(_register)  # type: ignore[attr-defined]
 
 CONFIG = """
 [outbox]
@@ -264,3 +268,76 @@ def test_a_usage_error_never_shows_the_secret(
     assert code == 2
     assert err.startswith("unipost: channels.hook: url must be an absolute http(s) URL")
     assert_clean(out + err)
+
+
+# -- a webhook whose token is in its URL, and a receiver that drops the connection -------------
+
+PATH_TOKEN = "Qz7xK2pL9mW4vT8n"
+QUERY_TOKEN = "s1g-8d7c6b5a4f3e"
+
+
+@pytest.fixture
+def dropping_receiver() -> Iterator[int]:
+    """A loopback server that reads each request and closes the connection without answering."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+def test_a_path_token_never_leaks_when_the_receiver_drops_the_connection(
+    project: Path,
+    dropping_receiver: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook_url = f"http://127.0.0.1:{dropping_receiver}/hooks/{PATH_TOKEN}?token={QUERY_TOKEN}"
+    monkeypatch.setenv("S_HOOK_URL", hook_url)
+    secrets = (PATH_TOKEN, QUERY_TOKEN, f"/hooks/{PATH_TOKEN}")
+    outputs: list[str] = []
+    for argv in (
+        ["publish", "Open 9-5", "--to", "hook", "--id", "drop", "-vv"],
+        ["publish", "Open 9-5", "--to", "hook", "--id", "drop2", "--json", "--deadline", "2"],
+        ["outbox", "list"],
+        ["outbox", "list", "--json"],
+        ["outbox", "show", "drop"],
+        ["outbox", "show", "drop", "--json"],
+        ["worker", "--once", "--json"],
+        ["worker", "--once", "-vv"],
+        ["channels", "--json"],
+        ["preview", "hi", "--to", "hook", "--json"],
+        ["check", "hook", "--json"],
+        ["check", "hook"],
+    ):
+        unipost_cli.main(argv)
+        out, err = capsys.readouterr()
+        outputs += [out, err]
+    everything = "\n".join(outputs)
+    assert "ambiguous" in everything or "not_sent" in everything, "the drop was reported"
+    assert "127.0.0.1" in everything, "where it went is still said, without path or query"
+    for value in secrets:
+        assert value not in everything, f"{value[:6]}… leaked"
+    outbox = b"".join(p.read_bytes() for p in project.glob("outbox.sqlite3*"))
+    for value in secrets:
+        assert value.encode() not in outbox, f"{value[:6]}… is in the outbox file"

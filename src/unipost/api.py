@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from unipost.config import Config, load_config
 from unipost.dispatcher import Dispatcher, Plan
+from unipost.events import Event
 from unipost.models import Post
 from unipost.plugins import PluginHost, default_host
 from unipost.report import Report
@@ -29,11 +30,19 @@ def _observe(function: Callable[..., object], event: object) -> None:
 
 
 def build_dispatcher(
-    config: Config, *, host: PluginHost | None = None, **overrides: Any
+    config: Config,
+    *,
+    host: PluginHost | None = None,
+    observers: Sequence[Callable[[Event], object]] = (),
+    **overrides: Any,
 ) -> Dispatcher:
-    """A dispatcher for ``config``: its channels, outbox and options, and the plugins' observers."""
+    """A dispatcher for ``config``: its channels, outbox and options, the plugins' observers,
+    and ``observers`` of the caller's own (the CLI's progress display)."""
     host = host or default_host()
-    observers = [functools.partial(_observe, function) for function in host.observers()]
+    observers = [
+        *(functools.partial(_observe, function) for function in host.observers()),
+        *observers,
+    ]
     options: dict[str, Any] = {
         "channels": config.channels,
         "store": config.store(),

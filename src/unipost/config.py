@@ -28,6 +28,7 @@ and unknown channel types are errors that name the key and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -35,29 +36,37 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import platformdirs
 
 from unipost import routes as routing
 from unipost.channel import Channel
-from unipost.errors import ConfigurationError, MissingSecret, UsageError
+from unipost.config_channels import Channels, Spec, build_channel
+from unipost.config_values import check_dispatch, check_route_options, check_settings
+from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, UsageError
 from unipost.outbox import MemoryStore, Store
 from unipost.plugins import PluginHost, default_host
 from unipost.routes import Route
 
-__all__ = ["Config", "default_outbox_path", "find_config", "load_config"]
+__all__ = ["Channels", "Config", "default_outbox_path", "find_config", "load_config"]
 
 CONFIG_NAME = "unipost.toml"
+#: The project's own outbox, beside unipost.toml (or in the working directory without one).
+OUTBOX_DIR = ".unipost"
 _TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets"}
 _DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
 _CHANNEL_META = {"type", "on_ambiguous"}
+# Seconds may be fractional; the caps are counts.
 
 
-def default_outbox_path() -> Path:
-    """``$UNIPOST_OUTBOX``, else the user's data directory."""
+def default_outbox_path(project: Path | None = None) -> Path:
+    """``$UNIPOST_OUTBOX``, else ``.unipost/outbox.sqlite3`` in the project directory.
+
+    One outbox per project: a post id published in one folder can never be
+    answered from another folder's records.
+    """
     override = os.environ.get("UNIPOST_OUTBOX")
     if override:
         return Path(override).expanduser()
-    return Path(platformdirs.user_data_dir("unipost")) / "outbox.sqlite3"
+    return (project or Path.cwd()) / OUTBOX_DIR / "outbox.sqlite3"
 
 
 @attrs.frozen(kw_only=True)
@@ -66,11 +75,13 @@ class Config:
 
     channels: Mapping[str, Channel]
     routes: Mapping[str, Route] = attrs.field(factory=dict)
-    outbox: str | None = None  # a path, "memory", a postgresql:// URL, or None for the default file
+    outbox: str | None = None  # a path, "memory", a postgresql:// URL, or None: the project's file
     shared_state: str | None = None  # a redis:// URL: breakers and budgets shared through Redis
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
     retry_ambiguous: frozenset[str] = frozenset()
     source: str = "built-in defaults"
+    #: The directory the project lives in: where unipost.toml is, else the working directory.
+    project: Path = attrs.field(factory=Path.cwd)
 
     @classmethod
     def default(cls, host: PluginHost | None = None) -> Config:
@@ -80,12 +91,60 @@ class Config:
         return cls(channels={"site": site})
 
     def route(self, to: Any) -> Route:
-        """Resolve route names (``"announce"``) and channel names into a route."""
+        """Resolve route names (``"announce"``) and channel names into a route.
+
+        A name that is neither is refused here, listing both the channels and
+        the routes that exist.
+        """
         if to is None:
             to = "default" if "default" in self.routes else next(iter(self.channels), "site")
         if isinstance(to, str) and to in self.routes and to not in self.channels:
             return self.routes[to]
-        return routing.as_route(to)
+        if isinstance(to, list | tuple):
+            to = [
+                self.routes[t]
+                if isinstance(t, str) and t in self.routes and t not in self.channels
+                else t
+                for t in to
+            ]
+        route = routing.as_route(to)
+        for _path, leaf in routing.leaves(route):
+            if leaf.channel not in self.channels:
+                channels = ", ".join(sorted(self.channels)) or "none"
+                routes = ", ".join(sorted(self.routes)) or "none"
+                raise UnknownChannel(
+                    "to",
+                    f"no channel or route named {leaf.channel!r}",
+                    f"use a channel ({channels}) or a route ({routes}), "
+                    f"or configure [channels.{leaf.channel}] in unipost.toml",
+                )
+        return route
+
+    def lacking(self) -> dict[str, MissingSecret]:
+        """Channels whose secrets are not set (they are listed, but cannot send)."""
+        if isinstance(self.channels, Channels):
+            return self.channels.lacking()
+        return {}
+
+    def inspect(self, channel_id: str) -> Channel | None:
+        """The channel, or a stand-in for showing it when its secrets are not set."""
+        if isinstance(self.channels, Channels):
+            return self.channels.inspect(channel_id)
+        return self.channels[channel_id]
+
+    def type_of(self, channel_id: str) -> str:
+        """The channel's type name, without building it."""
+        if isinstance(self.channels, Channels):
+            return self.channels.type_name(channel_id)
+        return self.channels[channel_id].name
+
+    def outbox_path(self) -> Path | None:
+        """The outbox file (None for an in-memory outbox)."""
+        if self.outbox == "memory":
+            return None
+        if self.outbox:
+            return Path(self.outbox).expanduser()
+        return default_outbox_path(self.project)
 
     def store(self) -> Store:
         store = self._records_store()
@@ -97,16 +156,18 @@ class Config:
         return DelegatingStore(store, shared=RedisState(self.shared_state))
 
     def _records_store(self) -> Store:
-        if self.outbox == "memory":
-            return MemoryStore()
         target = self.outbox or os.environ.get("UNIPOST_OUTBOX") or ""
         if _is_postgres_url(target):
             from unipost.postgres_store import PostgresStore
 
             return PostgresStore(target)
+        path = self.outbox_path()
+        if path is None:
+            return MemoryStore()
         from unipost.sqlite_store import SQLiteStore
 
-        return SQLiteStore(Path(self.outbox).expanduser() if self.outbox else default_outbox_path())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(path)
 
 
 def _is_postgres_url(value: str) -> bool:
@@ -127,35 +188,6 @@ def find_config(start: Path | None = None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _secret_fields(cls: type[Channel]) -> set[str]:
-    return {f.name for f in attrs.fields(cls) if f.metadata.get("unipost.secret")}
-
-
-def _resolve_value(key: str, value: Any, *, secret: bool, inline_ok: bool) -> Any:
-    if isinstance(value, Mapping) and set(value) == {"env"}:
-        name = str(value["env"])
-        resolved = os.environ.get(name)
-        if resolved is None or resolved == "":
-            raise MissingSecret(
-                key, f"environment variable {name} is not set", f"export {name}=... before running"
-            )
-        return resolved
-    if isinstance(value, Mapping) and "env" in value:
-        raise ConfigurationError(
-            key,
-            "a secret reference takes only 'env'",
-            f'write {key.rsplit(".", 1)[-1]} = {{ env = "NAME" }}',
-        )
-    if secret and isinstance(value, str) and not inline_ok:
-        raise ConfigurationError(
-            key,
-            "a secret is written into the file",
-            f'reference it instead: {key.rsplit(".", 1)[-1]} = {{ env = "NAME" }} '
-            "(or set allow_inline_secrets = true)",
-        )
-    return value
-
-
 def _route_from_toml(key: str, value: Any) -> Route:
     try:
         if isinstance(value, str | list):
@@ -165,6 +197,7 @@ def _route_from_toml(key: str, value: Any) -> Route:
                 else value
             )
         if isinstance(value, dict):
+            check_route_options(key, value)
             if "all_of" in value:
                 extra = set(value) - {"all_of", "min_success"}
                 if extra:
@@ -200,17 +233,32 @@ def _route_from_toml(key: str, value: Any) -> Route:
 
 
 def parse_config(
-    data: Mapping[str, Any], *, host: PluginHost | None = None, source: str = "<dict>"
+    data: Mapping[str, Any],
+    *,
+    host: PluginHost | None = None,
+    source: str = "<dict>",
+    project: Path | None = None,
 ) -> Config:
-    """Build a :class:`Config` from parsed TOML (or any mapping)."""
+    """Build a :class:`Config` from parsed TOML (or any mapping).
+
+    Every value is checked here; a channel whose secret is not set is kept,
+    and built when it is about to send (:class:`Channels`).
+    """
     host = host or default_host()
     for key in data:
         if key not in _TOP_KEYS:
             raise ConfigurationError(
                 key, "unknown top-level key", f"use one of: {', '.join(sorted(_TOP_KEYS))}"
             )
-    inline_ok = bool(data.get("allow_inline_secrets", False))
-    channels: dict[str, Channel] = {}
+    inline = data.get("allow_inline_secrets", False)
+    if not isinstance(inline, bool):
+        raise ConfigurationError(
+            "allow_inline_secrets",
+            f"must be true or false, not {inline!r}",
+            "write allow_inline_secrets = true",
+        )
+    specs: dict[str, Spec] = {}
+    built: dict[str, Channel] = {}
     retry_ambiguous: set[str] = set()
     raw_channels = data.get("channels", {})
     if not isinstance(raw_channels, Mapping):
@@ -226,8 +274,12 @@ def parse_config(
             raise ConfigurationError(
                 f"{prefix}.type", "missing", 'add type = "site" (or another channel type)'
             )
+        if not isinstance(type_name, str):
+            raise ConfigurationError(
+                f"{prefix}.type", f"must be a string, not {type_name!r}", 'write type = "site"'
+            )
         try:
-            cls = host.channel_class(str(type_name))
+            cls = host.channel_class(type_name)
         except UsageError as exc:
             raise ConfigurationError(f"{prefix}.type", exc.problem, exc.fix) from exc
         on_ambiguous = raw.get("on_ambiguous", "hold")
@@ -237,27 +289,30 @@ def parse_config(
             )
         if on_ambiguous == "retry":
             retry_ambiguous.add(channel_id)
-        secrets = _secret_fields(cls)
         settings = {k: v for k, v in raw.items() if k not in _CHANNEL_META}
-        resolved = host.resolve_credentials(str(type_name), str(channel_id), settings)
-        merged = {**settings, **(resolved or {})}
-        values = {
-            key: _resolve_value(
-                f"{prefix}.{key}",
-                value,
-                secret=key in secrets and key not in (resolved or {}),
-                inline_ok=inline_ok,
-            )
-            for key, value in merged.items()
-        }
-        channels[str(channel_id)] = cls.from_settings(str(channel_id), values)
+        check_settings(cls, prefix, settings)
+        spec = Spec(
+            id=str(channel_id),
+            type_name=type_name,
+            cls=cls,
+            settings=settings,
+            inline_ok=inline,
+            host=host,
+        )
+        specs[spec.id] = spec
+        # Read-only work needs no secret: a channel that lacks one is built when it is
+        # about to send. Everything but the missing value was checked above.
+        with contextlib.suppress(MissingSecret):
+            built[spec.id] = build_channel(spec)
+    raw_routes = data.get("routes", {})
+    if not isinstance(raw_routes, Mapping):
+        raise ConfigurationError("routes", "must be a table", "write [routes] name = [...]")
     routes = {
-        str(name): _route_from_toml(f"routes.{name}", value)
-        for name, value in data.get("routes", {}).items()
+        str(name): _route_from_toml(f"routes.{name}", value) for name, value in raw_routes.items()
     }
     for name, route in routes.items():
         for _path, leaf in routing.leaves(route):
-            if leaf.channel not in channels:
+            if leaf.channel not in specs:
                 raise ConfigurationError(
                     f"routes.{name}",
                     f"names the channel {leaf.channel!r}, which is not configured",
@@ -292,27 +347,38 @@ def parse_config(
                 "must be a PostgreSQL URL",
                 'write url = "postgresql://user@host:5432/dbname" (or use path for a file)',
             )
-    dispatch = dict(data.get("dispatch", {}))
-    for key in dispatch:
-        if key not in _DISPATCH_KEYS:
-            raise ConfigurationError(
-                f"dispatch.{key}", "unknown key", f"use one of: {', '.join(sorted(_DISPATCH_KEYS))}"
-            )
-    if not channels:
-        channels = dict(Config.default(host).channels)
+    path = outbox.get("path")
+    if path is not None and (not isinstance(path, str) or not path.strip()):
+        raise ConfigurationError(
+            "outbox.path",
+            f'in [outbox], path must be a file name or "memory", not {path!r}',
+            'write path = "outbox.sqlite3"',
+        )
+    raw_dispatch = data.get("dispatch", {})
+    if not isinstance(raw_dispatch, Mapping):
+        raise ConfigurationError("dispatch", "must be a table", "write [dispatch] deadline = 30")
+    dispatch = dict(raw_dispatch)
+    check_dispatch(dispatch, _DISPATCH_KEYS)
+    channels: Mapping[str, Channel] = (
+        Channels(specs, built) if specs else dict(Config.default(host).channels)
+    )
     return Config(
         channels=channels,
         routes=routes,
-        outbox=outbox.get("url", outbox.get("path")),
+        outbox=outbox.get("url", path),
         shared_state=shared_state,
         dispatch=dispatch,
         retry_ambiguous=frozenset(retry_ambiguous),
         source=source,
+        project=project or Path.cwd(),
     )
 
 
 def load_config(path: str | Path | None = None, *, host: PluginHost | None = None) -> Config:
-    """Read ``unipost.toml`` (found as :func:`find_config` says), or the built-in default."""
+    """Read ``unipost.toml`` (found as :func:`find_config` says), or the built-in default.
+
+    A mistake names the file as well as the key: ``unipost.toml: channels.site.max_items: ...``.
+    """
     file = Path(path).expanduser() if path is not None else find_config()
     if file is None:
         return Config.default(host)
@@ -322,11 +388,21 @@ def load_config(path: str | Path | None = None, *, host: PluginHost | None = Non
         raise ConfigurationError(
             "config", f"{file} does not exist", "create it or pass another path"
         ) from None
+    except IsADirectoryError:
+        raise ConfigurationError(
+            "config", f"{file} is a directory", "give the path of the unipost.toml file"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(
             str(file), f"not valid TOML ({exc})", "fix the syntax at the line shown"
         ) from exc
-    config = parse_config(data, host=host, source=str(file))
+    project = file.resolve().parent
+    try:
+        config = parse_config(data, host=host, source=str(file), project=project)
+    except ConfigurationError as exc:
+        if exc.problem.endswith(f"(in {file})"):
+            raise
+        raise type(exc)(exc.field, f"{exc.problem} (in {file})", exc.fix) from exc
     if config.outbox not in (None, "memory") and not _is_postgres_url(config.outbox):
         # A relative [outbox] path belongs to the file that names it, not to the cwd.
         config = attrs.evolve(config, outbox=str(file.parent / Path(config.outbox).expanduser()))

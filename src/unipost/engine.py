@@ -21,6 +21,7 @@ from unipost._http import HttpPool
 from unipost.breaker import Breakers, BreakerState
 from unipost.channel import Channel
 from unipost.clock import Clock
+from unipost.errors import MissingSecret
 from unipost.events import Emitter, Event
 from unipost.outbox import Store
 from unipost.ratelimit import RateLimiter
@@ -158,8 +159,14 @@ class Engine:
     ) -> Engine:
         """The engine for ``channels``, with events going to ``observers``."""
         domains: dict[str, tuple[str, ...]] = {}
-        for channel_id, channel in channels.items():
-            domains[channel.failure_domain] = (*domains.get(channel.failure_domain, ()), channel_id)
+        for channel_id in channels:
+            try:
+                domain = channels[channel_id].failure_domain
+            except MissingSecret:
+                # Its secret is unset: it is built when it is about to send (config.Channels),
+                # and until then it has no records to wake.
+                continue
+            domains[domain] = (*domains.get(domain, ()), channel_id)
         return cls(emitter=Emitter(observers), domains=domains, **parts)
 
     def __attrs_post_init__(self) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
-import platformdirs
 import pytest
 
 from unipost import Dispatcher, MemoryStore, Post, State
@@ -500,14 +499,21 @@ def test_a_locked_file_gives_a_clear_error(tmp_path: Path) -> None:
 # -- choosing a store -----------------------------------------------------------------
 
 
-def test_the_default_outbox_is_a_file_in_the_user_data_directory(
+def test_the_default_outbox_belongs_to_the_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Beside unipost.toml, or in the working directory without one: never one per user."""
     monkeypatch.delenv("UNIPOST_OUTBOX", raising=False)
-    monkeypatch.setattr(platformdirs, "user_data_dir", lambda app: str(tmp_path / app))
+    monkeypatch.chdir(tmp_path)
     store = parse_config({}).store()
     assert isinstance(store, SQLiteStore)
-    assert store.path == tmp_path / "unipost" / "outbox.sqlite3"
+    assert store.path == tmp_path / ".unipost" / "outbox.sqlite3"
+    store.close()
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "unipost.toml").write_text("", encoding="utf-8")
+    store = load_config(tmp_path / "shop" / "unipost.toml").store()
+    assert isinstance(store, SQLiteStore)
+    assert store.path == tmp_path / "shop" / ".unipost" / "outbox.sqlite3"
     store.close()
 
 

@@ -68,7 +68,7 @@ class TestWhatsAppContract(ChannelContract):
         receipt = deliver(self.make_channel(), self.sample_post)
         assert receipt.platform_id == "wamid.A1"
         assert receipt.url is None
-        assert [r.recipient for r in receipt.recipients] == ["+***78"]
+        assert [r.recipient for r in receipt.recipients] == ["+49*******5678"]
 
 
 def test_text_message_with_link_preview(httpx_mock: Any) -> None:
@@ -189,7 +189,7 @@ def test_bad_number_is_named_masked() -> None:
     with pytest.raises(errors.ConfigurationError) as caught:
         channel(to=[ALICE, "0151 98765432"])
     assert caught.value.field == "channels.whatsapp.to[1]"
-    assert "+***32" in str(caught.value)
+    assert "01******5432" in str(caught.value)
     assert "98765432" not in str(caught.value)
 
 
@@ -217,7 +217,7 @@ def test_one_recipient_outside_the_window(httpx_mock: Any) -> None:
     receipt = deliver(channel(to=[ALICE, BOB]), Post(text="Open today"))
     alice, bob = receipt.recipients
     assert not alice.ok
-    assert alice.recipient == "+***78"
+    assert alice.recipient == "+49*******5678"
     assert alice.reason
     assert "outside the 24-hour window: configure a template" in alice.reason
     assert bob.ok
@@ -246,8 +246,8 @@ def test_all_recipients_failing_is_one_error_naming_each_masked(httpx_mock: Any)
         deliver(channel(to=[ALICE, BOB]), Post(text="Open today"))
     text = str(caught.value)
     assert "all 2 recipients failed" in text
-    assert "+***78" in text
-    assert "+***23" in text
+    assert "+49*******5678" in text
+    assert "+14*****0123" in text
     assert "4915112345678" not in text
 
 
@@ -340,4 +340,4 @@ def test_check(httpx_mock: Any) -> None:
         url=url("debug_token"),
         json={"data": {"is_valid": True, "scopes": ["whatsapp_business_messaging"]}},
     )
-    assert check(channel()) == "WhatsApp Bakery (+***67); permissions ok"
+    assert check(channel()) == "WhatsApp Bakery (+49*****4567); permissions ok"

@@ -72,7 +72,7 @@ class OpenAPI:
         return result
 
     def _check(self, instance: Any, schema: Mapping[str, Any]) -> None:
-        import jsonschema  # type: ignore[import-untyped]
+        import jsonschema
 
         validator = jsonschema.Draft7Validator(
             _nullable(self._schema(schema)), registry=self.registry

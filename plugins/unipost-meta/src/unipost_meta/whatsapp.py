@@ -115,7 +115,7 @@ class WhatsAppChannel(GraphChannel):
     Free-form messages reach only customers who wrote in the last 24 hours;
     set ``template`` to reach everyone else. Each recipient gets its own
     message and its own :class:`~unipost.RecipientResult`; numbers appear
-    masked everywhere (``+***78``).
+    masked everywhere (``+49*******5678``).
     """
 
     name: ClassVar[str] = "whatsapp"
