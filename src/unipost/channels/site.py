@@ -2,10 +2,11 @@
 
 It needs no account and no network, so it is the channel no platform outage
 can take away. Every publish updates an item store (``items.json``) keyed by
-the delivery key, then re-renders from it: one HTML page per post, an
-``index.html``, and JSON Feed 1.1, Atom 1.0 and RSS 2.0 feeds. Every file is
-written to a temporary file and moved into place with ``os.replace``, so a
-reader (or a crash) never sees half a feed.
+the post id (a new revision updates its post's page in place), then
+re-renders from it: one HTML page per post and an ``index.html`` through a
+Jinja2 theme the business can override, and JSON Feed 1.1, Atom 1.0 and RSS 2.0
+feeds. Every file is written to a temporary file and moved into place with
+``os.replace``, so a reader (or a crash) never sees half a feed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import email.utils
 import hashlib
 import html
 import json
+import mimetypes
 import os
 import re
 import shutil
@@ -25,12 +27,14 @@ import tempfile
 import threading
 import unicodedata
 import urllib.parse
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
+from markupsafe import Markup
 
 from unipost import text as textmod
 from unipost.channel import (
@@ -46,7 +50,8 @@ from unipost.channel import (
     Receipt,
 )
 from unipost.channels._html import paragraphs
-from unipost.errors import Permanent, Transient
+from unipost.channels._theme import DEFAULT_THEME, TEMPLATES, Theme
+from unipost.errors import ConfigurationError, Permanent, Transient
 from unipost.hookspecs import hookimpl
 from unipost.models import Media
 
@@ -57,29 +62,77 @@ __all__ = ["SiteChannel"]
 
 STORE = "items.json"
 FEEDS = {"json": "feed.json", "atom": "atom.xml", "rss": "rss.xml"}
-_STORE_VERSION = 1
+_FEED_TYPES = (
+    ("json", "application/feed+json", "JSON Feed"),
+    ("atom", "application/atom+xml", "Atom"),
+    ("rss", "application/rss+xml", "RSS"),
+)
+_STORE_VERSION = 2
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _HEADLINE_LENGTH = 80
+_SUMMARY_LENGTH = 200
 _SLUG_LENGTH = 60
+_LOGO_TYPES = WEB_MEDIA_TYPES | {"image/svg+xml"}
+_LINK_SCHEMES = ("http", "https", "mailto", "tel")
 
 _locks_guard = threading.Lock()
 _locks: dict[Path, threading.Lock] = {}
 
 
-def _check_site_url(_instance: Any, _attribute: Any, value: str) -> None:
+def _check_base_url(_instance: Any, _attribute: Any, value: str | None) -> None:
+    if value is None:
+        return
     parsed = urllib.parse.urlsplit(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"site_url must be an absolute http(s) URL, got {value!r}")
+        raise ValueError(
+            f"base_url must be the site's absolute http(s) address, such as "
+            f"'https://bakery.example/news/', got {value!r}"
+        )
 
 
-def _with_slash(value: str) -> str:
-    return value if value.endswith("/") else value + "/"
+def _with_slash(value: str | None) -> str | None:
+    if value is None or value.endswith("/"):
+        return value
+    return value + "/"
 
 
 def _positive(_instance: Any, attribute: Any, value: int) -> None:
     if value < 1:
         raise ValueError(f"{attribute.name} must be at least 1, got {value}")
+
+
+def _check_logo(_instance: Any, _attribute: Any, value: str | None) -> None:
+    if value is None or urllib.parse.urlsplit(value).scheme in ("http", "https"):
+        return
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"logo {value!r} is not a file; give an image path or an https URL")
+    if mimetypes.guess_type(path.name)[0] not in _LOGO_TYPES:
+        raise ValueError(f"logo {value!r} is not a web image (PNG, JPEG, GIF, WebP, AVIF, SVG)")
+
+
+def _links(value: Mapping[str, str] | tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping | tuple):
+        raise ValueError('links must be a table of label = "URL", such as { Menu = "https://…" }')
+    pairs = tuple(value.items()) if isinstance(value, Mapping) else value
+    for label, url in pairs:
+        if not isinstance(label, str) or not isinstance(url, str) or not label.strip():
+            raise ValueError(f"links: {label!r} = {url!r} must be a label and a URL, both text")
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme and scheme not in _LINK_SCHEMES:
+            raise ValueError(
+                f"links: {label!r} = {url!r}: use an http(s), mailto: or tel: URL, or a path"
+            )
+    return pairs
+
+
+def _check_templates(_instance: Any, _attribute: Any, value: str | None) -> None:
+    if value is not None and not Path(value).expanduser().is_dir():
+        raise ValueError(
+            f"templates {value!r} is not a directory; create it and put base.html, "
+            "index.html, post.html or style.css overrides in it"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -96,14 +149,32 @@ class SiteChannel(Channel):
     )
 
     directory: str = "site"
-    site_url: str = attrs.field(
-        default="http://localhost:8000/", converter=_with_slash, validator=_check_site_url
+    base_url: str | None = attrs.field(
+        default=None, converter=_with_slash, validator=_check_base_url
     )
     title: str = "News"
+    business: str = ""
+    logo: str | None = attrs.field(default=None, validator=_check_logo)
+    links: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_links)
+    templates: str | None = attrs.field(default=None, validator=_check_templates)
     author: str = ""
     description: str = ""
     max_items: int = attrs.field(default=50, validator=_positive)
     language: str = "en"
+
+    @classmethod
+    def from_settings(cls, channel_id: str, settings: Mapping[str, Any]) -> Self:
+        """``site_url``, the setting's first name, is still read as ``base_url``."""
+        settings = dict(settings)
+        if "site_url" in settings:
+            if "base_url" in settings:
+                raise ConfigurationError(
+                    f"channels.{channel_id}.site_url",
+                    "site_url and base_url are the same setting",
+                    "keep only base_url",
+                )
+            settings["base_url"] = settings.pop("site_url")
+        return super().from_settings(channel_id, settings)
 
     @property
     def failure_domain(self) -> str:
@@ -113,11 +184,19 @@ class SiteChannel(Channel):
     def root(self) -> Path:
         return Path(self.directory).expanduser()
 
+    @property
+    def site_name(self) -> str:
+        return self.business or self.title
+
+    def url(self, path: str) -> str:
+        """``path`` (relative to the site's root) as an absolute URL, or as given without one."""
+        return urllib.parse.urljoin(self.base_url, path) if self.base_url else path
+
     def feed_url(self, kind: str) -> str:
-        return urllib.parse.urljoin(self.site_url, FEEDS[kind])
+        return self.url(FEEDS[kind])
 
     def page_url(self, slug: str) -> str:
-        return urllib.parse.urljoin(self.site_url, f"posts/{slug}/")
+        return self.url(f"posts/{urllib.parse.quote(slug)}/")
 
     # -- delivery -----------------------------------------------------------
 
@@ -126,8 +205,8 @@ class SiteChannel(Channel):
         return await asyncio.to_thread(self._publish, prepared, ctx.delivery_key)
 
     async def lookup(self, prepared: Prepared, ctx: Context) -> LookupResult:
-        """The item store is the truth: a key in it was published."""
-        return await asyncio.to_thread(self._lookup, ctx.delivery_key)
+        """The item store is the truth: the post's item lists every revision applied to it."""
+        return await asyncio.to_thread(self._lookup, prepared.post.id, ctx.delivery_key)
 
     async def check(self, ctx: Context) -> str:
         return await asyncio.to_thread(self._check)
@@ -138,49 +217,71 @@ class SiteChannel(Channel):
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".check-"):
                 pass
             count = len(self._load()["items"])
-        return f"{self.root} is writable, {count} items, served at {self.site_url}"
+        Theme(self._templates_dir).render("style.css")
+        if self.base_url is None:
+            return (
+                f"{self.root} is writable, {count} items; base_url is not set, so links are "
+                "relative and shared links show no preview image: set base_url to the "
+                "site's public address"
+            )
+        return f"{self.root} is writable, {count} items, served at {self.base_url}"
 
-    def _lookup(self, key: str) -> LookupResult:
+    def _lookup(self, post_id: str, key: str) -> LookupResult:
         with _guarded():
-            item = self._load()["items"].get(key)
-        return Absent() if item is None else Found(self._receipt(item))
+            item = self._load()["items"].get(post_id)
+        if item is None or key not in item["deliveries"]:
+            return Absent()
+        return Found(self._receipt(item))
 
     def _publish(self, prepared: Prepared, key: str) -> Receipt:
+        post = prepared.post
         with _guarded(), _directory_lock(self.root):
             store = self._load()
             items: dict[str, dict[str, Any]] = store["items"]
             now = _timestamp()
+            old = items.get(post.id)
+            if old is not None and post.revision < old["revision"]:
+                # An older revision retried after a newer one landed: never roll the page back.
+                item = dict(old, deliveries=[*old["deliveries"], key])
+                items[post.id] = item
+                _write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
+                return self._receipt(item)
             headline = _headline(prepared)
-            old = items.get(key)
             if old is None:
                 store["seq"] += 1
-                slug = _unique_slug(_slugify(headline), key, items)
-                item: dict[str, Any] = {"seq": store["seq"], "slug": slug, "published": now}
+                slug = _unique_slug(_slugify(headline), post.id, items)
+                item = {
+                    "seq": store["seq"],
+                    "slug": slug,
+                    "published": now,
+                    "id": _item_id(post.id),
+                    "deliveries": [],
+                }
             else:
                 item = dict(old)
-            post = prepared.post
             item.update(
-                id=_item_id(key),
                 title=post.title,
                 headline=headline,
                 text=prepared.text,
                 tags=list(post.tags),
                 language=post.language or self.language,
                 modified=now,
+                revision=post.revision,
             )
+            if key not in item["deliveries"]:
+                item["deliveries"] = [*item["deliveries"], key]
             item["media"] = self._copy_media(item["slug"], post.media)
-            items[key] = item
+            items[post.id] = item
             _write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
-            self._render_page(item)
-            self._render_index(items)
-            self._render_feeds(items)
+            self._render_site(store, item)
+            self._render_feeds(items, store)
         return self._receipt(item)
 
     def _receipt(self, item: Mapping[str, Any]) -> Receipt:
         page = self.root / "posts" / item["slug"] / "index.html"
         return Receipt(
             platform_id=item["id"],
-            url=self.page_url(item["slug"]),
+            url=self.page_url(item["slug"]) if self.base_url else page.resolve().as_uri(),
             extra={
                 "page": str(page),
                 "index": str(self.root / "index.html"),
@@ -195,11 +296,13 @@ class SiteChannel(Channel):
         try:
             raw = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return {"version": _STORE_VERSION, "seq": 0, "items": {}}
+            return {"version": _STORE_VERSION, "site_id": uuid.uuid4().hex, "seq": 0, "items": {}}
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise Permanent(f"{path} is not valid JSON ({exc}); restore it from a backup") from exc
+        if isinstance(data, dict) and data.get("version") == 1:
+            return _upgrade(data)
         if not isinstance(data, dict) or data.get("version") != _STORE_VERSION:
             raise Permanent(f"{path} is not a unipost site store (version {_STORE_VERSION})")
         return data
@@ -234,24 +337,29 @@ class SiteChannel(Channel):
 
     # -- rendering --------------------------------------------------------------
 
+    @property
+    def _templates_dir(self) -> Path | None:
+        return None if self.templates is None else Path(self.templates).expanduser()
+
     def _newest(self, items: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         return sorted(items.values(), key=lambda item: item["seq"], reverse=True)
 
     def _media_url(
         self, item: Mapping[str, Any], record: Mapping[str, Any], *, absolute: bool
     ) -> str:
+        """Hosted media keep their URL; copied files are relative to the page, or to the site."""
         if "url" in record:
             return str(record["url"])
+        name = urllib.parse.quote(record["file"])
         if absolute:
-            return urllib.parse.urljoin(
-                self.page_url(item["slug"]), urllib.parse.quote(record["file"])
-            )
-        return urllib.parse.quote(record["file"])
+            return urllib.parse.urljoin(self.page_url(item["slug"]), name)
+        return name
 
-    def _content_html(self, item: Mapping[str, Any], *, absolute: bool) -> str:
+    def _content_html(self, item: Mapping[str, Any]) -> str:
+        """An item as HTML for the feeds, with media URLs the feed reader can resolve."""
         pieces = [paragraphs(item["text"])]
         for record in item["media"]:
-            src = html.escape(self._media_url(item, record, absolute=absolute))
+            src = html.escape(self._media_url(item, record, absolute=True))
             alt = html.escape(record.get("alt") or "")
             if record["mime_type"].startswith("video/"):
                 pieces.append(
@@ -267,91 +375,177 @@ class SiteChannel(Channel):
             pieces.append(f'<ul class="tags">{tags}</ul>')
         return "\n".join(piece for piece in pieces if piece)
 
-    def _head(self, title: str, language: str, extra: str = "") -> str:
-        links = "\n".join(
-            f'<link rel="alternate" type="{kind}" title="{html.escape(self.title)}" '
-            f'href="{html.escape(self.feed_url(name))}" />'
-            for name, kind in (
-                ("json", "application/feed+json"),
-                ("atom", "application/atom+xml"),
-                ("rss", "application/rss+xml"),
+    def _logo(self, root: str) -> dict[str, str] | None:
+        """The logo as (page-relative ``src``, absolute-or-None ``url``); local files are copied."""
+        if self.logo is None:
+            return None
+        if urllib.parse.urlsplit(self.logo).scheme in ("http", "https"):
+            return {"src": self.logo, "url": self.logo}
+        name = "logo" + Path(self.logo).suffix.lower()  # copied there by _render_site
+        return {"src": root + name, "url": self.url(name) if self.base_url else ""}
+
+    def _site_context(self, root: str) -> dict[str, Any]:
+        return {
+            "name": self.site_name,
+            "title": self.title,
+            "description": self.description,
+            "base_url": self.base_url,
+            "logo": self._logo(root),
+            "links": [{"label": label, "url": url} for label, url in self.links],
+            "feeds": [
+                {
+                    "type": kind,
+                    "label": label,
+                    "url": self.feed_url(name) if self.base_url else root + FEEDS[name],
+                }
+                for name, kind, label in _FEED_TYPES
+            ],
+            "year": _year(),
+        }
+
+    def _image(self, item: Mapping[str, Any]) -> dict[str, str] | None:
+        """The post's first image, for link previews; only an absolute URL is any use there."""
+        for record in item["media"]:
+            if record["mime_type"].startswith("image/"):
+                url = self._media_url(item, record, absolute=True)
+                if urllib.parse.urlsplit(url).scheme in ("http", "https"):
+                    return {"url": url, "alt": record.get("alt") or ""}
+                return None
+        return None
+
+    def _look(self) -> str:
+        """A fingerprint of everything that shapes every page: settings, templates, the year."""
+        digest = hashlib.sha256()
+        settings = (self.site_name, self.title, self.description, self.base_url, self.logo)
+        digest.update(json.dumps([settings, self.links, self.language, _year()]).encode())
+        for folder in (self._templates_dir, DEFAULT_THEME):
+            for name in TEMPLATES:
+                path = None if folder is None else folder / name
+                if path is not None and path.is_file():
+                    digest.update(f"{path}\0".encode() + path.read_bytes())
+        if self._local_logo is not None:
+            digest.update(self._local_logo.read_bytes())
+        return digest.hexdigest()
+
+    @property
+    def _local_logo(self) -> Path | None:
+        if self.logo is None or urllib.parse.urlsplit(self.logo).scheme in ("http", "https"):
+            return None
+        return Path(self.logo).expanduser()
+
+    def _render_site(self, store: dict[str, Any], changed: Mapping[str, Any] | None) -> None:
+        """The changed page and the index; every page when the look (theme, settings) changed."""
+        items: Mapping[str, Mapping[str, Any]] = store["items"]
+        theme = Theme(self._templates_dir)
+        look = self._look()
+        restyle = store.get("look") != look
+        newest = self._newest(items)
+        for item in newest if restyle or changed is None else [changed]:
+            _write_text(
+                self.root / "posts" / item["slug"] / "index.html", self._render_page(theme, item)
             )
+        if restyle:
+            if self._local_logo is not None:
+                _copy_file(self._local_logo, self.root / ("logo" + self._local_logo.suffix.lower()))
+            _write_text(self.root / "style.css", theme.render("style.css"))
+        logo = self._logo("")
+        page = {
+            "title": self.title
+            if self.title == self.site_name
+            else f"{self.title} | {self.site_name}",
+            "heading": self.title
+            if self.title == self.site_name
+            else f"{self.site_name}: {self.title}",
+            "description": self.description,
+            "url": self.base_url,
+            "image": {"url": logo["url"], "alt": self.site_name} if logo and logo["url"] else None,
+            "type": "website",
+            "language": self.language,
+            "root": "",
+        }
+        posts = [
+            {
+                "heading": item["headline"],
+                "href": f"posts/{urllib.parse.quote(item['slug'])}/index.html",
+                "published": item["published"],
+                "published_text": _date_text(item["published"]),
+                "summary": _summary(item),
+                "thumbnail": _thumbnail(self, item),
+            }
+            for item in newest
+        ]
+        _write_text(
+            self.root / "index.html",
+            theme.render("index.html", site=self._site_context(""), page=page, posts=posts),
         )
-        return (
-            "<!DOCTYPE html>\n"
-            f'<html lang="{html.escape(language)}">\n<head>\n<meta charset="utf-8" />\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1" />\n'
-            f"<title>{html.escape(title)}</title>\n{links}\n{extra}</head>\n"
-        )
+        if restyle:  # recorded only once every page has the new look
+            store["look"] = look
+            _write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
 
-    def _footer(self, prefix: str) -> str:
-        feeds = " · ".join(
-            f'<a href="{prefix}{FEEDS[kind]}">{label}</a>'
-            for kind, label in (("json", "JSON Feed"), ("atom", "Atom"), ("rss", "RSS"))
-        )
-        return f"<footer><p>Follow: {feeds}</p></footer>\n"
+    def _render_page(self, theme: Theme, item: Mapping[str, Any]) -> str:
+        heading, body, hidden = _split_heading(item)
+        media = [
+            {
+                "kind": "video" if record["mime_type"].startswith("video/") else "image",
+                "src": self._media_url(item, record, absolute=False),
+                "alt": record.get("alt") or "",
+            }
+            for record in item["media"]
+        ]
+        page = {
+            "title": f"{item['headline']} | {self.site_name}",
+            "heading": item["headline"],
+            "description": _summary(item) or self.description,
+            "url": self.page_url(item["slug"]) if self.base_url else None,
+            "image": self._image(item),
+            "type": "article",
+            "language": item["language"],
+            "root": "../../",
+        }
+        post = {
+            "heading": heading,
+            "heading_hidden": hidden,
+            "body": Markup(paragraphs(body)),  # noqa: S704 - paragraphs() escapes the user's text
+            "media": media,
+            "tags": item["tags"],
+            "published": item["published"],
+            "published_text": _date_text(item["published"]),
+            "modified": item["modified"],
+            "modified_text": _date_text(item["modified"]),
+        }
+        return theme.render("post.html", site=self._site_context("../../"), page=page, post=post)
 
-    def _render_page(self, item: Mapping[str, Any]) -> None:
-        headline = item["headline"]
-        canonical = f'<link rel="canonical" href="{html.escape(self.page_url(item["slug"]))}" />\n'
-        page = (
-            self._head(f"{headline} | {self.title}", item["language"], canonical)
-            + "<body>\n"
-            + f'<header><p><a href="../../index.html">{html.escape(self.title)}</a></p></header>\n'
-            + "<main>\n<article>\n"
-            + f"<h1>{html.escape(headline)}</h1>\n"
-            + f"<p>{_time_tag(item['published'])}</p>\n"
-            + self._content_html(item, absolute=False)
-            + "\n</article>\n</main>\n"
-            + self._footer("../../")
-            + "</body>\n</html>\n"
-        )
-        _write_text(self.root / "posts" / item["slug"] / "index.html", page)
-
-    def _render_index(self, items: Mapping[str, Mapping[str, Any]]) -> None:
-        entries = "\n".join(
-            f'<li><a href="posts/{urllib.parse.quote(item["slug"])}/index.html">'
-            f"{html.escape(item['headline'])}</a> "
-            f"{_time_tag(item['published'])}</li>"
-            for item in self._newest(items)
-        )
-        description = f"<p>{html.escape(self.description)}</p>\n" if self.description else ""
-        page = (
-            self._head(self.title, self.language)
-            + "<body>\n<main>\n"
-            + f"<h1>{html.escape(self.title)}</h1>\n{description}"
-            + (f"<ul>\n{entries}\n</ul>\n" if entries else "<p>Nothing published yet.</p>\n")
-            + "</main>\n"
-            + self._footer("")
-            + "</body>\n</html>\n"
-        )
-        _write_text(self.root / "index.html", page)
-
-    def _render_feeds(self, items: Mapping[str, Mapping[str, Any]]) -> None:
+    def _render_feeds(
+        self, items: Mapping[str, Mapping[str, Any]], store: Mapping[str, Any]
+    ) -> None:
         newest = self._newest(items)[: self.max_items]
         updated = max((item["modified"] for item in newest), default=_timestamp())
         _write_text(self.root / FEEDS["json"], self._json_feed(newest))
-        _write_bytes(self.root / FEEDS["atom"], self._atom_feed(newest, updated))
+        _write_bytes(self.root / FEEDS["atom"], self._atom_feed(newest, updated, store))
         _write_bytes(self.root / FEEDS["rss"], self._rss_feed(newest, updated))
 
     def _json_feed(self, items: list[Mapping[str, Any]]) -> str:
         feed: dict[str, Any] = {
             "version": "https://jsonfeed.org/version/1.1",
-            "title": self.title,
-            "home_page_url": self.site_url,
-            "feed_url": self.feed_url("json"),
+            "title": self.site_title,
             "language": self.language,
         }
+        if self.base_url:
+            feed["home_page_url"] = self.base_url
+            feed["feed_url"] = self.feed_url("json")
         if self.description:
             feed["description"] = self.description
         if self.author:
             feed["authors"] = [{"name": self.author}]
+        logo = self._logo("")
+        if logo and logo["url"]:
+            feed["icon"] = logo["url"]
         entries = []
         for item in items:
             entry: dict[str, Any] = {
                 "id": item["id"],
                 "url": self.page_url(item["slug"]),
-                "content_html": self._content_html(item, absolute=True),
+                "content_html": self._content_html(item),
                 "content_text": item["text"],
                 "date_published": item["published"],
                 "date_modified": item["modified"],
@@ -375,19 +569,29 @@ class SiteChannel(Channel):
         feed["items"] = entries
         return json.dumps(feed, ensure_ascii=False, indent=1) + "\n"
 
-    def _atom_feed(self, items: list[Mapping[str, Any]], updated: str) -> bytes:
+    @property
+    def site_title(self) -> str:
+        """The feeds' title: the business's name with the site's title when both are set."""
+        if self.business and self.business != self.title:
+            return f"{self.business}: {self.title}"
+        return self.title
+
+    def _atom_feed(
+        self, items: list[Mapping[str, Any]], updated: str, store: Mapping[str, Any]
+    ) -> bytes:
         feed = ET.Element("feed", {"xmlns": _ATOM_NS, _XML_LANG: self.language})
-        ET.SubElement(feed, "id").text = self.site_url
-        ET.SubElement(feed, "title").text = self.title
+        ET.SubElement(feed, "id").text = self.base_url or f"urn:uuid:{uuid.UUID(store['site_id'])}"
+        ET.SubElement(feed, "title").text = self.site_title
         if self.description:
             ET.SubElement(feed, "subtitle").text = self.description
         ET.SubElement(feed, "updated").text = updated
         author = ET.SubElement(feed, "author")
-        ET.SubElement(author, "name").text = self.author or self.title
-        ET.SubElement(
-            feed, "link", rel="self", type="application/atom+xml", href=self.feed_url("atom")
-        )
-        ET.SubElement(feed, "link", rel="alternate", type="text/html", href=self.site_url)
+        ET.SubElement(author, "name").text = self.author or self.site_name
+        if self.base_url:
+            ET.SubElement(
+                feed, "link", rel="self", type="application/atom+xml", href=self.feed_url("atom")
+            )
+        ET.SubElement(feed, "link", rel="alternate", type="text/html", href=self.url("./"))
         ET.SubElement(feed, "generator").text = "unipost"
         for item in items:
             entry = ET.SubElement(feed, "entry")
@@ -407,21 +611,26 @@ class SiteChannel(Channel):
             for tag in item["tags"]:
                 ET.SubElement(entry, "category", term=tag)
             content = ET.SubElement(entry, "content", type="html")
-            content.text = self._content_html(item, absolute=True)
+            content.text = self._content_html(item)
         return _xml_bytes(feed)
 
     def _rss_feed(self, items: list[Mapping[str, Any]], updated: str) -> bytes:
         rss = ET.Element("rss", {"version": "2.0", "xmlns:atom": _ATOM_NS})
         channel = ET.SubElement(rss, "channel")
-        ET.SubElement(channel, "title").text = self.title
-        ET.SubElement(channel, "link").text = self.site_url
-        ET.SubElement(channel, "description").text = self.description or self.title
+        ET.SubElement(channel, "title").text = self.site_title
+        ET.SubElement(channel, "link").text = self.url("./")
+        ET.SubElement(channel, "description").text = self.description or self.site_title
         ET.SubElement(channel, "language").text = self.language
         ET.SubElement(channel, "lastBuildDate").text = _rfc822(updated)
         ET.SubElement(channel, "generator").text = "unipost"
-        ET.SubElement(
-            channel, "atom:link", rel="self", type="application/rss+xml", href=self.feed_url("rss")
-        )
+        if self.base_url:
+            ET.SubElement(
+                channel,
+                "atom:link",
+                rel="self",
+                type="application/rss+xml",
+                href=self.feed_url("rss"),
+            )
         for item in items:
             entry = ET.SubElement(channel, "item")
             ET.SubElement(entry, "title").text = item["headline"]
@@ -430,7 +639,7 @@ class SiteChannel(Channel):
             ET.SubElement(entry, "pubDate").text = _rfc822(item["published"])
             for tag in item["tags"]:
                 ET.SubElement(entry, "category").text = tag
-            ET.SubElement(entry, "description").text = self._content_html(item, absolute=True)
+            ET.SubElement(entry, "description").text = self._content_html(item)
             if item["media"]:  # RSS allows one enclosure per item
                 first = item["media"][0]
                 ET.SubElement(
@@ -521,14 +730,62 @@ def _rfc822(value: str) -> str:
     return email.utils.format_datetime(_parse_time(value), usegmt=True)
 
 
-def _time_tag(value: str) -> str:
+def _year() -> int:
+    return dt.datetime.now(dt.UTC).year
+
+
+def _date_text(value: str) -> str:
     moment = _parse_time(value)
-    return f'<time datetime="{value}">{moment.day} {moment:%B %Y}</time>'
+    return f"{moment.day} {moment:%B %Y}"
 
 
-def _item_id(key: str) -> str:
+def _item_id(post_id: str) -> str:
     """A permanent IRI for the item: readers must never see a new id for an old post."""
-    return "urn:unipost:" + urllib.parse.quote(key, safe="-._~")
+    return "urn:unipost:" + urllib.parse.quote(post_id, safe="-._~")
+
+
+def _upgrade(store: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 store (keyed by delivery key) keeps its items, ids and pages as they were."""
+    for key, item in store["items"].items():
+        item.setdefault("deliveries", [key])
+        item.setdefault("revision", 1)
+    return {**store, "version": _STORE_VERSION, "site_id": uuid.uuid4().hex}
+
+
+def _split_heading(item: Mapping[str, Any]) -> tuple[str, str, bool]:
+    """(heading, body, heading hidden): a first line used as the heading is not repeated.
+
+    A first line too long for a heading, or with a link in it, stays in the text; the
+    page then keeps an accessible heading for screen readers that is not shown.
+    """
+    text: str = item["text"]
+    if item["title"]:
+        return item["title"], text, False
+    lines = text.strip().split("\n", 1)
+    if lines[0].strip() == item["headline"] and not textmod.find_urls(lines[0]):
+        return item["headline"], lines[1] if len(lines) > 1 else "", False
+    return item["headline"], text, True
+
+
+def _summary(item: Mapping[str, Any]) -> str:
+    """A one-paragraph excerpt of what the heading does not already say."""
+    _heading, body, hidden = _split_heading(item)
+    if hidden:  # the heading is the cut first line: the excerpt starts after it
+        lines = body.strip().split("\n", 1)
+        body = lines[1] if len(lines) > 1 else ""
+    flat = " ".join(body.split())
+    return textmod.truncate(flat, _SUMMARY_LENGTH, textmod.TextUnit.GRAPHEMES) if flat else ""
+
+
+def _thumbnail(channel: SiteChannel, item: Mapping[str, Any]) -> dict[str, str] | None:
+    """The first image, as a URL relative to the index page."""
+    for record in item["media"]:
+        if record["mime_type"].startswith("image/"):
+            src = channel._media_url(item, record, absolute=False)
+            if "file" in record:
+                src = f"posts/{urllib.parse.quote(item['slug'])}/{src}"
+            return {"src": src, "alt": record.get("alt") or ""}
+    return None
 
 
 def _headline(prepared: Prepared) -> str:
