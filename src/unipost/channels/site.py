@@ -408,9 +408,7 @@ class SiteChannel(Channel):
         for record in item["media"]:
             if record["mime_type"].startswith("image/"):
                 url = self._media_url(item, record, absolute=True)
-                if urllib.parse.urlsplit(url).scheme in ("http", "https"):
-                    return {"url": url, "alt": record.get("alt") or ""}
-                return None
+                return {"url": url, "alt": record.get("alt") or ""} if _is_absolute(url) else None
         return None
 
     def _look(self) -> str:
@@ -544,26 +542,31 @@ class SiteChannel(Channel):
         for item in items:
             entry: dict[str, Any] = {
                 "id": item["id"],
-                "url": self.page_url(item["slug"]),
                 "content_html": self._content_html(item),
                 "content_text": item["text"],
                 "date_published": item["published"],
                 "date_modified": item["modified"],
                 "language": item["language"],
             }
+            if self.base_url:  # JSON Feed readers expect absolute URLs: without one, none
+                entry["url"] = self.page_url(item["slug"])
             if item["title"]:
                 entry["title"] = item["title"]
             if item["tags"]:
                 entry["tags"] = item["tags"]
-            images = [r for r in item["media"] if r["mime_type"].startswith("image/")]
+            media = [
+                (record, self._media_url(item, record, absolute=True)) for record in item["media"]
+            ]
+            media = [(r, url) for r, url in media if _is_absolute(url)]
+            images = [url for r, url in media if r["mime_type"].startswith("image/")]
             if images:
-                entry["image"] = self._media_url(item, images[0], absolute=True)
-            if item["media"]:
+                entry["image"] = images[0]
+            if media:
                 entry["attachments"] = [
-                    {"url": self._media_url(item, r, absolute=True), "mime_type": r["mime_type"]}
+                    {"url": url, "mime_type": r["mime_type"]}
                     | ({"size_in_bytes": r["size"]} if r.get("size") else {})
                     | ({"title": r["alt"]} if r.get("alt") else {})
-                    for r in item["media"]
+                    for r, url in media
                 ]
             entries.append(entry)
         feed["items"] = entries
@@ -728,6 +731,10 @@ def _parse_time(value: str) -> dt.datetime:
 
 def _rfc822(value: str) -> str:
     return email.utils.format_datetime(_parse_time(value), usegmt=True)
+
+
+def _is_absolute(url: str) -> bool:
+    return urllib.parse.urlsplit(url).scheme in ("http", "https")
 
 
 def _year() -> int:
