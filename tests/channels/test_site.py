@@ -562,3 +562,15 @@ def test_a_broken_template_is_a_permanent_error_naming_the_file(tmp_path: Path) 
     (templates / "post.html").write_text("{{ post.no_such_field }}")
     with pytest.raises(errors.Permanent, match=r"post\.html .*no_such_field.*fix the template"):
         deliver(channel, Post(text="x", id="p"), delivery_key="k")
+
+
+def test_the_home_page_shows_a_long_first_line_whole_and_the_rest_as_summary(
+    tmp_path: Path,
+) -> None:
+    channel = site(tmp_path)
+    first = "Behind the scenes: watch how our bakers shape the sourdough " * 2
+    deliver(channel, Post(text=f"{first.strip()}\n\nSee you at 7!", id="p"), delivery_key="k")
+    card = parse_page(channel.root / "index.html").find(".//ol/li/article")
+    assert card is not None
+    assert card.findtext("h2/a") == first.strip()
+    assert [p.text for p in card.iter("p")][-1] == "See you at 7!"

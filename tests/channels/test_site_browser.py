@@ -104,6 +104,22 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         ),
         delivery_key="k-croissants",
     )
+    deliver(
+        channel,
+        Post(
+            text=(
+                "Behind the scenes: watch how our bakers shape and knead the sourdough for "
+                "tomorrow morning's loaves, starting at four in the morning.\n\nSee you at 7!"
+            ),
+            media=[
+                Media.from_bytes(
+                    b"\x00\x00\x00\x18ftypmp42" + bytes(16), filename="knead.mp4", alt="Kneading"
+                )
+            ],
+            id="sourdough",
+        ),
+        delivery_key="k-sourdough",
+    )
     root = channel.root
 
     class Quiet(http.server.SimpleHTTPRequestHandler):

@@ -463,7 +463,7 @@ class SiteChannel(Channel):
         }
         posts = [
             {
-                "heading": item["headline"],
+                "heading": _card_heading(item),
                 "href": f"posts/{urllib.parse.quote(item['slug'])}/index.html",
                 "published": item["published"],
                 "published_text": _date_text(item["published"]),
@@ -772,6 +772,15 @@ def _split_heading(item: Mapping[str, Any]) -> tuple[str, str, bool]:
     if lines[0].strip() == item["headline"] and not textmod.find_urls(lines[0]):
         return item["headline"], lines[1] if len(lines) > 1 else "", False
     return item["headline"], text, True
+
+
+def _card_heading(item: Mapping[str, Any]) -> str:
+    """On the home page a long first line is the card's heading, cut later than a page title."""
+    heading, body, hidden = _split_heading(item)
+    if not hidden:
+        return heading
+    first = body.strip().split("\n", 1)[0].strip()
+    return textmod.truncate(first, _SUMMARY_LENGTH, textmod.TextUnit.GRAPHEMES)
 
 
 def _summary(item: Mapping[str, Any]) -> str:
