@@ -574,3 +574,15 @@ def test_the_home_page_shows_a_long_first_line_whole_and_the_rest_as_summary(
     assert card is not None
     assert card.findtext("h2/a") == first.strip()
     assert [p.text for p in card.iter("p")][-1] == "See you at 7!"
+
+
+def test_check_finds_template_mistakes_before_a_publish(tmp_path: Path) -> None:
+    templates = tmp_path / "theme"
+    templates.mkdir()
+    (templates / "posts.html").write_text("a typo'd name")
+    channel = site(tmp_path, templates=str(templates))
+    assert "posts.html in" in check(channel)
+    assert "is not a template the site uses" in check(channel)
+    (templates / "index.html").write_text("{% if %}")
+    with pytest.raises(errors.Permanent, match=r"index\.html, line 1"):
+        check(channel)

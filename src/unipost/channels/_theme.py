@@ -38,13 +38,30 @@ class Theme:
             trim_blocks=False,
         )
 
-    def render(self, name: str, **context: Any) -> str:
-        """Render ``name``; template mistakes name the file and line to fix."""
+    def check(self) -> list[str]:
+        """Compile every template (syntax errors raise); name override files nothing uses."""
+        for name in TEMPLATES:
+            self._compile(name)
+        if self.templates is None:
+            return []
+        return sorted(
+            path.name
+            for path in self.templates.iterdir()
+            if path.is_file() and not path.name.startswith(".") and path.name not in TEMPLATES
+        )
+
+    def _compile(self, name: str) -> jinja2.Template:
         try:
-            return self._env.get_template(name).render(**context)
+            return self._env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
             where = f"{exc.filename or exc.name}, line {exc.lineno}"
             raise Permanent(f"site template {where}: {exc.message}; fix the template") from exc
+
+    def render(self, name: str, **context: Any) -> str:
+        """Render ``name``; template mistakes name the file and line to fix."""
+        template = self._compile(name)
+        try:
+            return template.render(**context)
         except jinja2.TemplateError as exc:
             origin = self.templates or DEFAULT_THEME
             raise Permanent(f"site template {name} (in {origin}): {exc}; fix the template") from exc

@@ -217,14 +217,21 @@ class SiteChannel(Channel):
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".check-"):
                 pass
             count = len(self._load()["items"])
-        Theme(self._templates_dir).render("style.css")
+        unused = Theme(self._templates_dir).check()
+        notes = [f"{self.root} is writable, {count} items"]
         if self.base_url is None:
-            return (
-                f"{self.root} is writable, {count} items; base_url is not set, so links are "
-                "relative and shared links show no preview image: set base_url to the "
-                "site's public address"
+            notes.append(
+                "base_url is not set, so links are relative and shared links show no "
+                "preview image: set base_url to the site's public address"
             )
-        return f"{self.root} is writable, {count} items, served at {self.base_url}"
+        else:
+            notes.append(f"served at {self.base_url}")
+        if unused:
+            notes.append(
+                f"{', '.join(unused)} in {self.templates} is not a template the site uses "
+                f"(it uses {', '.join(TEMPLATES)})"
+            )
+        return "; ".join(notes)
 
     def _lookup(self, post_id: str, key: str) -> LookupResult:
         with _guarded():
