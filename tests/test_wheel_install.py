@@ -78,6 +78,8 @@ def test_wheels_install_into_a_fresh_venv_and_publish_to_the_site(tmp_path: Path
 
     project = tmp_path / "shop"
     project.mkdir()
+    # This project's own outbox, never the user's (another run's record would answer for it).
+    environment["UNIPOST_OUTBOX"] = str(project / "outbox.sqlite3")
     python = str(bin_dir / "python")
     where = subprocess.run(
         [python, "-c", "import unipost, unipost_mastodon; print(unipost.__file__)"],
