@@ -89,7 +89,7 @@ def test_rendering_names_everything_after_the_platform(rendered: Path) -> None:
     }
     package = rendered / "src" / "unipost_pixel_shop"
     assert (package / "py.typed").is_file()
-    assert "class PixelShopChannel(unipost.Channel)" in (package / "__init__.py").read_text(
+    assert "class PixelShopChannel(Channel)" in (package / "__init__.py").read_text(
         encoding="utf-8"
     )
     assert not list(rendered.rglob("*{{*")), "a file or directory name was left unrendered"

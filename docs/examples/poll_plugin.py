@@ -7,28 +7,35 @@ from typing import ClassVar
 import attrs
 import httpx
 
-import unipost
-from unipost.channel import Flow
-from unipost.errors import Transient
+from unipost.plugin import (
+    Capabilities,
+    Channel,
+    Context,
+    Flow,
+    Pause,
+    Prepared,
+    Receipt,
+    Transient,
+    json_object,
+    secret,
+)
 
 
 @attrs.frozen(kw_only=True)
-class ReelChannel(unipost.Channel):
+class ReelChannel(Channel):
     name: ClassVar[str] = "reel"
-    capabilities: ClassVar[unipost.Capabilities] = unipost.Capabilities(
+    capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit=2200,
         max_media=1,
         media_types=frozenset({"video/mp4"}),
         media_from_url_only=True,
     )
 
-    token: str = unipost.secret()
+    token: str = secret()
     base_url: str = "https://api.reel.example"
     polls: int = 10
 
-    def publish_flow(
-        self, prepared: unipost.Prepared, ctx: unipost.Context
-    ) -> Flow[unipost.Receipt]:
+    def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
         auth = {"Authorization": f"Bearer {self.token}"}
         video = prepared.post.media[0]
         response = yield httpx.Request(
@@ -37,16 +44,14 @@ class ReelChannel(unipost.Channel):
             json={"video_url": video.url, "caption": prepared.text},
             headers=auth,
         )
-        assert response is not None
-        container = response.json()["id"]
+        container = json_object(response)["id"]
+        status = httpx.Request("GET", f"{self.base_url}/containers/{container}", headers=auth)
+        response = yield status
         for _ in range(self.polls):
-            response = yield httpx.Request(
-                "GET", f"{self.base_url}/containers/{container}", headers=auth
-            )
-            assert response is not None
-            if response.json()["status"] == "ready":
+            if json_object(response).get("status") == "ready":
                 break
-            yield unipost.Pause(5.0)  # the core waits; other deliveries go on meanwhile
+            # Wait, then ask again: the core waits, other deliveries go on meanwhile.
+            response = yield Pause(5.0, then=status)
         else:
             raise Transient(f"container {container} still processing")
         publish = httpx.Request(
@@ -55,6 +60,5 @@ class ReelChannel(unipost.Channel):
         # Publishing a container twice is harmless, so a timeout here is safe to retry.
         publish.extensions["unipost.safe"] = True
         response = yield publish
-        assert response is not None
-        data = response.json()
-        return unipost.Receipt(platform_id=data["id"], url=data["permalink"])
+        data = json_object(response)
+        return Receipt(platform_id=str(data["id"]), url=data.get("permalink"))

@@ -27,7 +27,6 @@ from unipost.dispatcher import Dispatcher, SharedFailureDomainWarning
 from unipost.errors import (
     ContentRejected,
     DeliveryError,
-    DeliveryFailed,
     ErrorClass,
     UnipostError,
     UsageError,
@@ -35,7 +34,7 @@ from unipost.errors import (
 from unipost.hookspecs import hookimpl
 from unipost.models import Media, Post, Variant
 from unipost.outbox import MemoryStore, State
-from unipost.report import Outcome, Report, ReportStatus
+from unipost.report import DeliveryFailed, Outcome, Report, ReportStatus
 from unipost.routes import all_of, first_of
 from unipost.text import TextUnit
 

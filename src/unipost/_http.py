@@ -1,4 +1,4 @@
-"""The one place that sets up httpx transports: pooled clients and the send step.
+"""The one place that sets up httpx transports: pooled clients that only send.
 
 One ``AsyncClient`` per channel and event loop, keep-alive across deliveries,
 connection timeouts from the retry policy (connect 5 s, read/write 20 s), each
@@ -22,8 +22,6 @@ from collections.abc import Callable
 import attrs
 import httpx
 
-from unipost.channel import Channel
-from unipost.classify import error_for_exception
 from unipost.redact import redact
 
 __all__ = ["USER_AGENT", "HttpPool"]
@@ -80,32 +78,16 @@ class HttpPool:
             clients[key] = client
         return client
 
-    async def send(
-        self,
-        channel: Channel,
-        request: httpx.Request,
-        *,
-        remaining: float,
-        on_response: Callable[[httpx.Response], None] | None = None,
-    ) -> httpx.Response:
-        """Send one request for ``channel``; raise the classified error on failure."""
-        channel.refuse_insecure(request)
+    async def send(self, key: str, request: httpx.Request, *, remaining: float) -> httpx.Response:
+        """Send ``request`` on ``key``'s client within ``remaining`` seconds; read the body."""
         budget = max(0.05, remaining)
         request.extensions["timeout"] = httpx.Timeout(
             min(self.read_timeout, budget),
             connect=min(self.connect_timeout, budget),
             pool=min(self.connect_timeout, budget),
         ).as_dict()
-        try:
-            response = await self.client(channel.id).send(request)
-            await response.aread()
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc, request) from exc
-        if on_response is not None:
-            on_response(response)
-        error = channel.classify(response)
-        if error is not None:
-            raise error
+        response = await self.client(key).send(request)
+        await response.aread()
         return response
 
     async def aclose(self) -> None:

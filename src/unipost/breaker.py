@@ -6,17 +6,31 @@ attempted at all: ``first_of`` moves on at once. After the open time one probe
 is let through (half-open); success closes, failure re-opens for twice as long
 (30 s doubling to 10 min). Only failures that say "the platform is unwell"
 count (``ErrorClass.counts_for_breaker``); a 400 or a 429 never opens it.
+
+The state is data (:class:`BreakerData`) changed by pure functions
+(:func:`step`), kept in a :class:`~unipost.shared_state.SharedState`: every
+process using one outbox (or one Redis) sees the same breaker, and a
+restarted worker remembers an open one.
 """
 
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
-__all__ = ["Breaker", "BreakerState", "Breakers"]
+__all__ = [
+    "Admission",
+    "Breaker",
+    "BreakerData",
+    "BreakerSettings",
+    "BreakerState",
+    "BreakerStore",
+    "Breakers",
+    "step",
+]
 
 
 class BreakerState(enum.Enum):
@@ -26,14 +40,14 @@ class BreakerState(enum.Enum):
     ISOLATED = "isolated"  # held open by an operator
 
 
-Transition = Callable[[str, BreakerState, BreakerState, float | None], None]
+class Admission(enum.Enum):
+    ALLOWED = "allowed"
+    PROBE = "probe"  # the one half-open request; report it with probe=True
+    REFUSED = "refused"
 
 
-@attrs.define(kw_only=True)
-class Breaker:
-    """The state of one failure domain."""
-
-    domain: str
+@attrs.frozen(kw_only=True)
+class BreakerSettings:
     failure_threshold: int = 5
     rate_threshold: float = 0.5
     window: float = 60.0
@@ -41,117 +55,198 @@ class Breaker:
     open_base: float = 30.0
     open_cap: float = 600.0
     probe_wait: float = 1.0  # how soon a delivery refused during a probe asks again
-    on_transition: Transition | None = None
+    probe_lease: float = 60.0  # a probe whose process died is given up after this long
+
+
+@attrs.frozen(kw_only=True)
+class BreakerData:
+    """One domain's breaker, as stored (JSON-friendly)."""
+
     state: BreakerState = BreakerState.CLOSED
     open_until: float = 0.0
-    _open_for: float = 0.0
-    _consecutive: int = 0
-    _probing: bool = False
-    _calls: deque[tuple[float, bool]] = attrs.field(factory=deque)
+    open_for: float = 0.0
+    consecutive: int = 0
+    probe_until: float = 0.0  # a probe is in flight until then
+    calls: tuple[tuple[float, bool], ...] = ()
 
-    def _move(self, new: BreakerState) -> None:
-        old, self.state = self.state, new
-        if old is not new and self.on_transition is not None:
-            self.on_transition(
-                self.domain, old, new, self.open_until if new is BreakerState.OPEN else None
-            )
+    def to_json(self) -> dict[str, object]:
+        return {
+            **attrs.asdict(self, recurse=False),
+            "state": self.state.value,
+            "calls": list(self.calls),
+        }
 
-    def allow(self, now: float) -> bool:
-        """May a request be sent to this domain now? Claims the probe when half-open.
+    @classmethod
+    def from_json(cls, data: dict[str, object] | None) -> BreakerData:
+        if not data:
+            return cls()
+        calls = data.get("calls") or []
+        return cls(
+            state=BreakerState(str(data.get("state", "closed"))),
+            open_until=float(data.get("open_until", 0.0)),  # type: ignore[arg-type]
+            open_for=float(data.get("open_for", 0.0)),  # type: ignore[arg-type]
+            consecutive=int(data.get("consecutive", 0)),  # type: ignore[call-overload]
+            probe_until=float(data.get("probe_until", 0.0)),  # type: ignore[arg-type]
+            calls=tuple((float(t), bool(ok)) for t, ok in calls),  # type: ignore[attr-defined]
+        )
 
-        A caller that got True while :attr:`probing` must report with ``probe=True``.
-        """
-        if self.state is BreakerState.CLOSED:
-            return True
-        if self.state in (BreakerState.OPEN, BreakerState.ISOLATED):
-            if now < self.open_until:
-                return False
-            self._move(BreakerState.HALF_OPEN)
-        if self._probing:
-            return False
-        self._probing = True
+
+def _open(data: BreakerData, now: float, duration: float) -> BreakerData:
+    return attrs.evolve(
+        data,
+        state=BreakerState.OPEN,
+        open_for=duration,
+        open_until=now + duration,
+        probe_until=0.0,
+    )
+
+
+def _tripped(data: BreakerData, cfg: BreakerSettings) -> bool:
+    if data.consecutive >= cfg.failure_threshold:
         return True
+    if len(data.calls) < cfg.min_calls:
+        return False
+    failures = sum(1 for _, ok in data.calls if not ok)
+    return failures / len(data.calls) >= cfg.rate_threshold
+
+
+def step(
+    data: BreakerData, op: str, now: float, cfg: BreakerSettings, arg: float = 0.0
+) -> tuple[BreakerData, Admission | None]:
+    """Apply one operation; the answer is an :class:`Admission` for ``"allow"``.
+
+    Operations: ``allow``; ``ok``, ``fail``, ``none`` (a verdict, ``arg`` 1.0
+    when it is the probe's); ``isolate`` (until ``arg``); ``reset``.
+    """
+    if op == "allow":
+        if data.state is BreakerState.CLOSED:
+            return data, Admission.ALLOWED
+        if data.state in (BreakerState.OPEN, BreakerState.ISOLATED):
+            if now < data.open_until:
+                return data, Admission.REFUSED
+            data = attrs.evolve(data, state=BreakerState.HALF_OPEN, probe_until=0.0)
+        if data.probe_until > now:
+            return data, Admission.REFUSED
+        return attrs.evolve(data, probe_until=now + cfg.probe_lease), Admission.PROBE
+    if op == "isolate":
+        return attrs.evolve(
+            data, state=BreakerState.ISOLATED, open_until=arg, probe_until=0.0
+        ), None
+    if op == "reset":
+        return BreakerData(), None
+    probe = arg == 1.0
+    if probe:
+        data = attrs.evolve(data, probe_until=0.0)
+    if op == "none":
+        return data, None
+    ok = op == "ok"
+    if (
+        ok
+        and data.state is BreakerState.CLOSED
+        and not data.consecutive
+        and all(fine for _, fine in data.calls)
+    ):
+        # Nothing to count against: successes are recorded once the window holds a failure,
+        # so a healthy domain's deliveries cost no write to the shared state.
+        return data, None
+    calls = tuple(c for c in (*data.calls, (now, ok)) if c[0] >= now - cfg.window)
+    data = attrs.evolve(data, calls=calls)
+    if ok:
+        data = attrs.evolve(data, consecutive=0)
+        if data.state is BreakerState.HALF_OPEN and probe:
+            return BreakerData(), None
+        return data, None
+    data = attrs.evolve(data, consecutive=data.consecutive + 1)
+    if data.state is BreakerState.HALF_OPEN and probe:
+        return _open(data, now, min(cfg.open_cap, max(cfg.open_base, data.open_for * 2))), None
+    if data.state is BreakerState.CLOSED and _tripped(data, cfg):
+        return _open(data, now, cfg.open_base), None
+    return data, None
+
+
+Transition = Callable[[str, BreakerState, BreakerState, float | None], None]
+
+
+class BreakerStore(Protocol):
+    """Where breakers live (the breaker part of :class:`unipost.shared_state.SharedState`)."""
+
+    def breaker(self, domain: str) -> BreakerData: ...
+
+    def breakers(self) -> dict[str, BreakerData]: ...
+
+    def breaker_step(
+        self, domain: str, op: str, now: float, settings: BreakerSettings, arg: float = 0.0
+    ) -> tuple[BreakerData, BreakerData, Admission | None]: ...
+
+
+@attrs.define
+class Breaker:
+    """One domain's breaker, read and changed through the shared state."""
+
+    domain: str
+    _owner: Breakers
+
+    def _apply(self, op: str, now: float, arg: float = 0.0) -> Admission | None:
+        return self._owner.apply(self.domain, op, now, arg)
 
     @property
-    def probing(self) -> bool:
-        """A half-open probe is in flight; everyone else waits for its verdict."""
-        return self._probing
+    def data(self) -> BreakerData:
+        return self._owner.state.breaker(self.domain)
+
+    @property
+    def state(self) -> BreakerState:
+        return self.data.state
+
+    def admit(self, now: float) -> Admission:
+        """May a request be sent to this domain now? Claims the probe when half-open."""
+        answer = self._apply("allow", now)
+        assert answer is not None
+        return answer
 
     def retry_at(self, now: float) -> float:
-        """When a delivery refused by :meth:`allow` should come back.
-
-        While a probe is in flight that is shortly after it can have answered,
-        never "now": a caller polling at "now" would spin without yielding.
-        """
-        if self.open_until > now:
-            return self.open_until
-        return now + self.probe_wait
+        """When a delivery refused by :meth:`admit` should come back (never "now")."""
+        data = self.data
+        if data.open_until > now:
+            return data.open_until
+        return now + self._owner.settings.probe_wait
 
     def record(self, now: float, *, ok: bool | None, probe: bool = False) -> None:
-        """Report an attempt: ``ok`` True/False, or None when it says nothing about health.
-
-        Only the probe's own verdict moves a half-open breaker; a late answer
-        to a request sent before the breaker opened counts in the window only.
-        """
-        if probe:
-            self._probing = False
-        if ok is None:
-            return
-        self._calls.append((now, ok))
-        while self._calls and self._calls[0][0] < now - self.window:
-            self._calls.popleft()
-        if ok:
-            self._consecutive = 0
-            if self.state is BreakerState.HALF_OPEN and probe:
-                self._open_for = 0.0
-                self._calls.clear()
-                self._move(BreakerState.CLOSED)
-            return
-        self._consecutive += 1
-        if self.state is BreakerState.HALF_OPEN and probe:
-            self._open(now, min(self.open_cap, max(self.open_base, self._open_for * 2)))
-        elif self.state is BreakerState.CLOSED and self._tripped():
-            self._open(now, self.open_base)
-
-    def _tripped(self) -> bool:
-        if self._consecutive >= self.failure_threshold:
-            return True
-        if len(self._calls) < self.min_calls:
-            return False
-        failures = sum(1 for _, ok in self._calls if not ok)
-        return failures / len(self._calls) >= self.rate_threshold
-
-    def _open(self, now: float, duration: float) -> None:
-        self._open_for = duration
-        self.open_until = now + duration
-        self._move(BreakerState.OPEN)
+        """Report an attempt: ``ok`` True/False, or None when it says nothing about health."""
+        op = "none" if ok is None else ("ok" if ok else "fail")
+        self._apply(op, now, 1.0 if probe else 0.0)
 
     def isolate(self, until: float) -> None:
-        self.open_until = until
-        self._move(BreakerState.ISOLATED)
+        self._apply("isolate", 0.0, until)
 
     def reset(self) -> None:
-        self._consecutive = 0
-        self._open_for = 0.0
-        self._probing = False
-        self._calls.clear()
-        self._move(BreakerState.CLOSED)
+        self._apply("reset", 0.0)
 
 
 @attrs.define
 class Breakers:
-    """All breakers of a dispatcher, created on first use of a domain."""
+    """All breakers of a dispatcher, kept in ``state`` (shared by every process using it)."""
 
+    state: BreakerStore
     on_transition: Transition | None = None
-    settings: dict[str, float | int] = attrs.field(factory=dict)
-    _by_domain: dict[str, Breaker] = attrs.field(init=False, factory=dict)
+    settings: BreakerSettings = attrs.field(factory=BreakerSettings)
 
     def __getitem__(self, domain: str) -> Breaker:
-        breaker = self._by_domain.get(domain)
-        if breaker is None:
-            breaker = Breaker(domain=domain, on_transition=self.on_transition, **self.settings)  # type: ignore[arg-type]
-            self._by_domain[domain] = breaker
-        return breaker
+        return Breaker(domain, self)
+
+    def configure(self, **changes: float) -> None:
+        """Change thresholds (tests and tuning): ``breakers.configure(failure_threshold=10)``."""
+        self.settings = attrs.evolve(self.settings, **changes)  # type: ignore[arg-type]
+
+    def apply(self, domain: str, op: str, now: float, arg: float = 0.0) -> Admission | None:
+        before, after, answer = self.state.breaker_step(domain, op, now, self.settings, arg)
+        if before.state is not after.state and self.on_transition is not None:
+            until = (
+                after.open_until
+                if after.state in (BreakerState.OPEN, BreakerState.ISOLATED)
+                else None
+            )
+            self.on_transition(domain, before.state, after.state, until)
+        return answer
 
     def isolate(self, domain: str, until: float) -> None:
         """Hold ``domain`` open by hand until ``until`` (epoch seconds)."""
@@ -162,4 +257,4 @@ class Breakers:
         self[domain].reset()
 
     def states(self) -> dict[str, BreakerState]:
-        return {domain: b.state for domain, b in self._by_domain.items()}
+        return {domain: data.state for domain, data in self.state.breakers().items()}

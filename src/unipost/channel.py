@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar
 
 import attrs
@@ -28,7 +28,13 @@ import httpx
 
 from unipost import text as textmod
 from unipost.classify import error_for_status
-from unipost.errors import ConfigurationError, ContentRejected, DeliveryError, Permanent
+from unipost.context import Context, Flow, Pause
+from unipost.errors import (
+    ConfigurationError,
+    ContentRejected,
+    DeliveryError,
+    Permanent,
+)
 from unipost.models import Post
 from unipost.redact import register_secret
 
@@ -120,6 +126,11 @@ class Capabilities:
     idempotency: Idempotency = Idempotency.NONE
     idempotency_window: float | None = None  # seconds a KEY is honoured (Mastodon: 3600)
     limits: tuple[Limit, ...] = ()
+    #: ``check()`` is a safe read that tells whether the platform is up: a half-open
+    #: breaker probes with it instead of risking a create.
+    health_check: bool = False
+    #: The most parts a SPLIT channel may make of one post (more is refused, not sent).
+    max_parts: int = 10
 
     def __attrs_post_init__(self) -> None:
         if self.text_limit is not None and self.text_limit <= 0:
@@ -176,13 +187,6 @@ class Receipt:
 
 
 @attrs.frozen
-class Pause:
-    """Yielded by a flow to wait (container polling) without blocking other deliveries."""
-
-    seconds: float
-
-
-@attrs.frozen
 class Found:
     receipt: Receipt
 
@@ -198,53 +202,6 @@ class Unknown:
 
 
 LookupResult: TypeAlias = Found | Absent | Unknown
-Flow: TypeAlias = Generator[httpx.Request | Pause, httpx.Response | None, T]
-
-
-@attrs.define(kw_only=True)
-class Context:
-    """What the core tells a channel about the attempt in progress.
-
-    ``now()`` is wall-clock time in epoch seconds on the dispatcher's clock
-    (virtual in tests), so a flow can date a record (Bluesky ``createdAt``).
-    """
-
-    delivery_key: str
-    attempt: int
-    post_id: str
-    now: Callable[[], float]
-    deadline: float
-    send: Callable[[httpx.Request], Awaitable[httpx.Response]] = attrs.field(repr=False)
-    sleep: Callable[[float], Awaitable[None]] = attrs.field(repr=False)
-
-    def remaining(self) -> float:
-        """Seconds left before this attempt must give up."""
-        return max(0.0, self.deadline - self.now())
-
-    async def run(self, flow: Flow[T]) -> T:
-        """Drive a request/response generator to its return value.
-
-        A classified error is thrown into the flow, so a flow can handle one
-        (refresh an expired session, then try again) or let it propagate.
-        """
-        try:
-            item = next(flow)
-            while True:
-                try:
-                    if isinstance(item, Pause):
-                        await self.sleep(min(item.seconds, self.remaining()))
-                        reply: httpx.Response | None = None
-                    else:
-                        reply = await self.send(item)
-                except DeliveryError as error:
-                    item = flow.throw(error)
-                    continue
-                item = flow.send(reply)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        finally:
-            flow.close()
 
 
 def secret(**kwargs: Any) -> Any:
@@ -252,7 +209,8 @@ def secret(**kwargs: Any) -> Any:
     return attrs.field(repr=False, metadata={"unipost.secret": True}, **kwargs)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Plain HTTP is allowed to this machine only (local test servers, a sidecar)."""
     return host in {"localhost", "::1", "[::1]"} or host.startswith("127.")
 
 
@@ -277,6 +235,23 @@ class Channel(abc.ABC):
                 value = getattr(self, field.name)
                 if isinstance(value, str):
                     register_secret(value)
+        self._refuse_plain_http()
+
+    def _refuse_plain_http(self) -> None:
+        """Credentials never travel over plain HTTP except to this machine: refused at load."""
+        if not self.has_secrets:
+            return
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name) if field.init else None
+            if not isinstance(value, str) or not value.startswith("http://"):
+                continue
+            host = httpx.URL(value).host
+            if not is_loopback(host):
+                raise ConfigurationError(
+                    f"channels.{self.id}.{field.alias or field.name}",
+                    f"plain http:// to {host} would send this channel's credentials unencrypted",
+                    "use an https:// URL (plain http is allowed only to 127.0.0.1/localhost)",
+                )
 
     @classmethod
     def from_settings(cls, channel_id: str, settings: Mapping[str, Any]) -> Self:
@@ -487,18 +462,13 @@ class Channel(abc.ABC):
     async def check(self, ctx: Context) -> str:
         return await ctx.run(self.check_flow(ctx))
 
-    def classify(self, response: httpx.Response) -> DeliveryError | None:
-        """The error a response means, or None for success. Override for error bodies."""
-        return error_for_status(response)
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
+        """The error a response means, or None for success. Override for error bodies.
 
-    def refuse_insecure(self, request: httpx.Request) -> None:
-        """Credentials never travel over plain HTTP, except to this machine."""
-        if request.url.scheme == "http" and not _is_loopback(request.url.host) and self.has_secrets:
-            raise ConfigurationError(
-                f"channels.{self.id}.base_url",
-                f"refusing to send credentials over plain http to {request.url.host}",
-                "use an https:// base_url",
-            )
+        ``now`` is the dispatcher's clock: compute reset times against it, and
+        treat a reset that already passed as unknown (``retry_after=None``).
+        """
+        return error_for_status(response, now=now)
 
 
 def _constant(value: T) -> Flow[T]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -25,11 +24,12 @@ from unipost.errors import (
 )
 
 __all__ = [
+    "SAFE_METHODS",
     "error_for_exception",
     "error_for_status",
-    "json_object",
     "parse_retry_after",
     "request_id",
+    "seconds_until",
 ]
 
 _REQUEST_ID_HEADERS = (
@@ -41,7 +41,7 @@ _REQUEST_ID_HEADERS = (
     "cf-ray",
 )
 _NOT_APPLIED = {408, 425, 503}  # the server says it did not process the request
-_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -74,8 +74,18 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         if moment is None:
             return None
         current = time.time() if now is None else now
-        return max(0.0, moment.timestamp() - current)
+        return seconds_until(moment.timestamp(), current)
     return seconds if seconds >= 0 else None
+
+
+def seconds_until(reset: float, now: float) -> float | None:
+    """Seconds from ``now`` to an epoch ``reset`` time; None ("unknown") once it has passed.
+
+    A reset in the past says nothing about when to try again, and a wait of
+    zero would make a tight loop: the dispatcher applies its own back-off.
+    """
+    wait = reset - now
+    return wait if wait > 0 else None
 
 
 def request_id(response: httpx.Response) -> str | None:
@@ -109,13 +119,26 @@ def error_for_status(
         return Transient(text, status=status, request_id=rid, retry_after=retry_after)
     if status >= 500:
         return Transient(
-            text, status=status, request_id=rid, retry_after=retry_after, may_have_applied=True
+            text,
+            status=status,
+            request_id=rid,
+            retry_after=retry_after,
+            may_have_applied=not _safe_request(response),
         )
     if status == 401:
         return AuthFailed(text, status=status, request_id=rid)
     if status == 403:
         return Forbidden(text, status=status, request_id=rid)
     return Permanent(text, status=status, request_id=rid)
+
+
+def _safe_request(response: httpx.Response) -> bool:
+    """Whether the request behind ``response`` was a read (a 5xx on it applied nothing)."""
+    try:
+        request = response.request
+    except RuntimeError:  # a response built by hand, without its request
+        return False
+    return request.method in SAFE_METHODS or bool(request.extensions.get("unipost.safe"))
 
 
 def error_for_exception(exc: httpx.HTTPError, request: httpx.Request) -> DeliveryError:
@@ -127,28 +150,8 @@ def error_for_exception(exc: httpx.HTTPError, request: httpx.Request) -> Deliver
     name = type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return NotSent(f"{name}: could not connect to {request.url.host}")
-    safe = request.method in _SAFE_METHODS or bool(request.extensions.get("unipost.safe"))
+    safe = request.method in SAFE_METHODS or bool(request.extensions.get("unipost.safe"))
     text = f"{name} during {request.method} {request.url.host}{request.url.path}"
     if safe:
         return Transient(text)
     return Ambiguous(text + " (the request may have been applied)")
-
-
-def json_object(response: httpx.Response) -> Mapping[str, Any]:
-    """The JSON object of a success answer.
-
-    Anything else (an HTML maintenance page, a truncated body) may hide a
-    create that was applied, so it is raised as a Transient that may have
-    applied: the dispatcher then retries only with the same key, or reconciles.
-    """
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, Mapping):
-        raise Transient(
-            f"{response.request.url.host} answered {response.status_code} without a JSON object",
-            status=response.status_code,
-            may_have_applied=response.request.method not in _SAFE_METHODS,
-        )
-    return body

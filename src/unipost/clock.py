@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "default_clock", "set_default_clock"]
 
 
 class Clock(Protocol):
@@ -37,3 +38,17 @@ class SystemClock:
 
     def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
         return asyncio.timeout(max(0.0, seconds))
+
+
+_default_factory: Callable[[], Clock] = SystemClock
+
+
+def default_clock() -> Clock:
+    """The clock a new dispatcher uses unless given one (virtual under ``set_testing``)."""
+    return _default_factory()
+
+
+def set_default_clock(factory: Callable[[], Clock]) -> None:
+    """Used by :func:`unipost.testing.set_testing` to make virtual time the default."""
+    global _default_factory
+    _default_factory = factory

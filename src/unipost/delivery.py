@@ -1,30 +1,29 @@
-"""One record's way to a terminal state: rate token → breaker → attempt → classify → decide.
+"""One record's way to a terminal state: rate token → breaker → attempt → decide.
 
 The same loop serves both lanes. The inline lane (``publish``) retries a few
 times within the caller's deadline; the background lane (the worker) takes
-one step per due record and leaves the waiting to ``next_attempt_at``.
-Decisions follow ``reference/resilience.md`` A.4–A.11: what may have been
-applied is retried only with the same key, reconciled by lookup, or held.
+one step per due record and leaves the waiting to ``next_attempt_at``. What
+each outcome means for the record is decided in :mod:`unipost.lifecycle`;
+this module runs the attempts and commits those decisions.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
-from unipost.channel import Absent, Channel, Context, Found, Idempotency, Prepared, Receipt, Unknown
+from unipost import lifecycle
+from unipost.breaker import Admission
+from unipost.channel import Absent, Channel, Context, Found, Prepared, Receipt, Unknown
+from unipost.engine import Engine
 from unipost.errors import Ambiguous, DeliveryError, ErrorClass, NotSent
-from unipost.events import Event
+from unipost.flow import http_step
+from unipost.lifecycle import Situation, Transition
 from unipost.outbox import Attempt, Record, State
-from unipost.retry import BACKGROUND, RetryPolicy
-
-if TYPE_CHECKING:
-    from unipost.dispatcher import Dispatcher
+from unipost.retry import RetryPolicy
 
 __all__ = ["Lane", "RecordRunner"]
 
@@ -38,15 +37,11 @@ class Lane:
     inline: bool
 
 
-def _when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 @attrs.define
 class RecordRunner:
-    """Drives one record; constructed per run by the dispatcher."""
+    """Drives one record; constructed per run by the route walker."""
 
-    dispatcher: Dispatcher
+    engine: Engine
     record: Record
     channel: Channel
     prepared: Prepared
@@ -54,51 +49,44 @@ class RecordRunner:
     patience: float | None  # set when a first_of has a later alternative
     save_hook: Callable[[Record], None]
     rng: random.Random
-    _local_attempts: int = 0
+    _attempts_here: int = 0
     _probe: bool = False  # this run holds the domain's half-open probe
-    _sent: bool = False  # the current attempt handed a request to the transport
-    _last_retry_timeout: bool = False  # what the last budgeted retry cost (refunded on success)
+    _spent: str | None = None  # what the last budgeted retry cost (refunded on success)
     _deferred: bool = False  # handed to the background lane: this run sleeps no more
     _unlogged: Attempt | None = None  # the last attempt, committed with the record's next save
+    _ctx: Context | None = None  # the current attempt's context (did a create leave?)
 
     # -- helpers ----------------------------------------------------------------
 
     @property
     def _now(self) -> float:
-        return self.dispatcher.clock.now()
+        return self.engine.clock.now()
 
-    def _emit(self, name: str, **fields: Any) -> None:
-        if not self.dispatcher.wants(name):
-            return
-        self.dispatcher.emit(
-            Event(
-                name=name,
-                at=self._now,
+    @property
+    def _domain(self) -> str:
+        return self.channel.failure_domain
+
+    def _emit(self, name: str, **fields: object) -> None:
+        if self.engine.wants(name):
+            self.engine.emit(
+                name,
                 post_id=self.record.post_id,
                 channel=self.record.channel,
-                fields={"key": self.record.delivery_key[:12], **fields},
+                key=self.record.delivery_key[:12],
+                **fields,
             )
-        )
 
     def _save(self) -> None:
         self.record.updated_at = self._now
         attempt, self._unlogged = self._unlogged, None
-        self.dispatcher.store.save(self.record, attempt=attempt)
+        self.engine.store.save(self.record, attempt=attempt)
         self.save_hook(self.record)
 
     def _flush_log(self) -> None:
         """An attempt whose outcome changed nothing on the record is still logged."""
         attempt, self._unlogged = self._unlogged, None
         if attempt is not None:
-            self.dispatcher.store.add_attempt(attempt)
-
-    def _finish(self, state: State, **fields: Any) -> None:
-        self.record.state = state
-        self.record.lease_owner = None
-        self.record.lease_until = 0.0
-        for name, value in fields.items():
-            setattr(self.record, name, value)
-        self._save()
+            self.engine.store.add_attempt(attempt)
 
     def _patience_end(self) -> float | None:
         if self.patience is None or not self.record.started_at:
@@ -109,6 +97,40 @@ class RecordRunner:
         if self.patience is not None and not self.record.moved_on:
             self.record.moved_on = True
             self._emit("fallback", reason=self.record.last_class or "patience")
+
+    def _commit(self, transition: Transition) -> None:
+        """Apply a decision, hand the route on where it says so, save, and tell observers."""
+        end = self._patience_end()
+        late = (
+            transition.state is State.RETRY_WAIT
+            and end is not None
+            and transition.next_attempt_at is not None
+            and transition.next_attempt_at > end
+        )
+        lifecycle.apply(self.record, transition, self._now)
+        if transition.move_on or late:
+            self._move_on()
+        self._deferred = self._deferred or transition.defer
+        if transition.spend is not None and self.lane.inline:
+            self.engine.budget(self._domain).try_spend(timeout=transition.spend == "timeout")
+            self._spent = transition.spend
+        self._save()
+        if transition.event is not None:
+            self._emit(
+                transition.event, **{"error_class": self.record.last_class, **transition.details}
+            )
+
+    def _situation(self, **overrides: object) -> Situation:
+        return Situation(
+            now=self._now,
+            caps=self.channel.capabilities,
+            policy=self.lane.policy,
+            inline=self.lane.inline,
+            attempts_here=self._attempts_here,
+            retry_ambiguous=self.record.channel in self.engine.settings.retry_ambiguous,
+            rng=self.rng,
+            **overrides,  # type: ignore[arg-type]
+        )
 
     # -- the loop ---------------------------------------------------------------
 
@@ -124,6 +146,7 @@ class RecordRunner:
             return
 
     async def _run(self, *, wait: bool) -> None:
+        engine = self.engine
         while True:
             record = self.record
             now = self._now
@@ -135,7 +158,7 @@ class RecordRunner:
             if record.state is State.BLOCKED:
                 return
             if record.state is State.SENDING:
-                if record.lease_owner != self.dispatcher.owner and record.lease_until > now:
+                if record.lease_owner != engine.settings.owner and record.lease_until > now:
                     return  # another worker is on it
                 if not self._recover():
                     return
@@ -143,7 +166,7 @@ class RecordRunner:
             if record.next_attempt_at > now:
                 wake = record.next_attempt_at
                 end = self._patience_end()
-                if end is not None and wake > end:
+                if end is not None and wake > end and not record.moved_on:
                     self._move_on()
                     self._save()
                 if (
@@ -154,56 +177,28 @@ class RecordRunner:
                     or self._defers(wake - now)
                 ):
                     return
-                await self.dispatcher.clock.sleep(wake - now)
+                await engine.clock.sleep(wake - now)
                 continue
-            if self.lane.inline and now >= self.lane.until:
-                return  # no time left to start anything: the worker takes over
+            if self.lane.inline and self.lane.until - now < engine.settings.min_attempt_window:
+                return  # too little time to finish an attempt: left untouched for the worker
             if not record.started_at:
                 record.started_at = now  # patience and key windows count from here
-            blocked = self.dispatcher.blocked_accounts.get(self.channel.credential_key)
-            if blocked is not None:
-                self._move_on()
-                self._finish(State.BLOCKED, last_class=ErrorClass.AUTH.value, last_error=blocked)
-                self._emit("blocked", reason=blocked)
+            refused = engine.blocked_accounts.get(self.channel.credential_key)
+            if refused is not None:
+                self._commit(lifecycle.blocked(refused))
                 return
-            if record.state is State.RETRY_WAIT and self._key_expired():
-                continue
+            if record.state is State.RETRY_WAIT:
+                passed = lifecycle.key_window_passed(record, self.channel.capabilities, now)
+                if passed is not None:
+                    self._commit(passed)
+                    continue
             if record.state is State.RECONCILING:
                 await self._reconcile()
                 continue
             # Polly order: the bulkhead first, then breaker and rate token, then the attempt.
-            async with self.dispatcher.limits(self.channel.failure_domain, self.channel.id):
+            async with engine.bulkhead.slot(self._domain, self.channel.id):
                 if await self._admit():
                     await self._attempt()
-
-    def _key_expired(self) -> bool:
-        """A resend that relied on the idempotency key, now past the key's window.
-
-        The key no longer protects it, so the record is reconciled by lookup first
-        (or held), never resent blindly.
-        """
-        caps = self.channel.capabilities
-        record = self.record
-        if (
-            record.last_class != ErrorClass.AMBIGUOUS.value
-            or Idempotency.KEY not in caps.idempotency
-            or Idempotency.CLIENT_ID in caps.idempotency
-            or caps.idempotency_window is None
-            or self._now - record.started_at < caps.idempotency_window
-        ):
-            return False
-        if Idempotency.LOOKUP in caps.idempotency:
-            record.state = State.RECONCILING
-            record.lookups_absent = 0
-            record.next_attempt_at = self._now
-            self._save()
-            self._emit("ambiguous", action="reconcile", reason="idempotency key window passed")
-        else:
-            record.last_error = "the idempotency key expired before the post could be confirmed"
-            self._move_on()
-            self._finish(State.AMBIGUOUS)
-            self._emit("ambiguous", action="hold", reason=record.last_error)
-        return True
 
     def _defers(self, wait: float) -> bool:
         """The inline lane never sleeps longer than the Retry-After cap: it defers instead."""
@@ -211,65 +206,43 @@ class RecordRunner:
 
     def _expire(self) -> None:
         """Past its TTL: ``expired``, reported once even when several workers see it."""
-        dispatcher = self.dispatcher
+        engine = self.engine
         now = self._now
-        theirs = self.record.lease_owner != dispatcher.owner and self.record.lease_until > now
+        owner = engine.settings.owner
+        theirs = self.record.lease_owner != owner and self.record.lease_until > now
         if self.record.state is State.SENDING and theirs:
             return  # another worker's attempt is still running; it settles the record
-        unproven = self.record.state in (State.SENDING, State.RECONCILING) or (
-            self.record.last_class
-            in (ErrorClass.AMBIGUOUS.value, ErrorClass.DUPLICATE_SIGNAL.value)
-        )
-        if dispatcher.store.lease(self.record.id, dispatcher.owner, now + 1.0, now) is None:
+        transition = lifecycle.expired(self.record)
+        if engine.store.lease(self.record.id, owner, now + 1.0, now) is None:
             raise _NotOurs
-        when = _when(self.record.ttl_at)
-        if unproven:  # it may have been published: a person settles it, never a guess
-            self._finish(
-                State.AMBIGUOUS,
-                last_error=f"its TTL ({when}) passed before it was proven whether it was published",
-            )
-            self._emit("ambiguous", action="hold", reason="ttl")
-            return
-        self._finish(State.EXPIRED, last_error=f"not delivered before its TTL ({when})")
-        self._emit("expired")
+        self._commit(transition)
 
     async def _admit(self) -> bool:
         """Rate token and breaker; False when the record was parked instead."""
         now = self._now
-        limiter = self.dispatcher.limiter
+        limiter = self.engine.limiter
         limits = self.channel.capabilities.limits
         credential = self.channel.credential_key
         delay = limiter.delay(credential, limits, now)
         if delay > 0:
-            self.record.state = State.RETRY_WAIT
-            self.record.next_attempt_at = now + delay
-            self._emit("ratelimit.wait", wait_for=round(delay, 3))
             end = self._patience_end()
-            if end is not None and now + delay > end:
-                self._move_on()
-            self._save()
+            passed = end is not None and now + delay > end
+            self._commit(lifecycle.rate_wait(now + delay, now, patience_passed=passed))
             return False
-        breaker = self.dispatcher.breakers[self.channel.failure_domain]
-        if not breaker.allow(now):
-            self._unavailable(breaker.retry_at(now))
+        breaker = self.engine.breakers[self._domain]
+        admission = breaker.admit(now)
+        if admission is Admission.REFUSED:
+            self._commit(lifecycle.breaker_open(self._domain, breaker.retry_at(now)))
             return False
-        self._probe = breaker.probing
+        self._probe = admission is Admission.PROBE
         limiter.take(credential, limits, now)
-        if self._probe and _has_health_check(self.channel):
+        if self._probe and self.channel.capabilities.health_check:
             return await self._health_probe()
         return True
 
-    def _unavailable(self, retry_at: float) -> None:
-        self.record.state = State.RETRY_WAIT
-        self.record.next_attempt_at = retry_at
-        self.record.last_class = ErrorClass.UNAVAILABLE.value
-        self.record.last_error = f"{self.channel.failure_domain} is failing: not tried until {_when(retry_at)} (breaker open)"
-        self._move_on()
-        self._save()
-
     def _breaker_record(self, ok: bool | None) -> None:
         probe, self._probe = self._probe, False
-        self.dispatcher.breakers[self.channel.failure_domain].record(self._now, ok=ok, probe=probe)
+        self.engine.breakers[self._domain].record(self._now, ok=ok, probe=probe)
 
     async def _health_probe(self) -> bool:
         """Half-open: ask the channel's safe health check instead of risking a create.
@@ -280,16 +253,15 @@ class RecordRunner:
         now = self._now
         deadline = self._attempt_deadline(now)
         try:
-            async with self.dispatcher.clock.timeout(deadline - now):
+            async with self.engine.clock.timeout(deadline - now):
                 await self.channel.check(self._context(deadline))
         except (DeliveryError, TimeoutError) as exc:
             if isinstance(exc, DeliveryError) and not exc.error_class.counts_for_breaker:
                 return True
             self._emit("breaker.probe", healthy=False, reason=str(exc))
             self._breaker_record(False)
-            self._unavailable(
-                self.dispatcher.breakers[self.channel.failure_domain].retry_at(self._now)
-            )
+            breaker = self.engine.breakers[self._domain]
+            self._commit(lifecycle.breaker_open(self._domain, breaker.retry_at(self._now)))
             return False
         except BaseException:
             self._breaker_record(None)
@@ -299,18 +271,12 @@ class RecordRunner:
         return True
 
     def _context(self, deadline: float) -> Context:
-        dispatcher = self.dispatcher
+        engine = self.engine
         channel = self.channel
-        clock = dispatcher.clock
+        clock = engine.clock
 
         def observe(response: httpx.Response) -> None:
-            dispatcher.limiter.observe(channel.credential_key, response.headers, clock.now())
-
-        async def send(request: httpx.Request) -> httpx.Response:
-            self._sent = True
-            return await dispatcher.http.send(
-                channel, request, remaining=deadline - clock.now(), on_response=observe
-            )
+            engine.limiter.observe(channel.credential_key, response.headers, clock.now())
 
         return Context(
             delivery_key=self.record.delivery_key,
@@ -318,12 +284,13 @@ class RecordRunner:
             post_id=self.record.post_id,
             now=clock.now,
             deadline=deadline,
-            send=send,
+            send=http_step(engine.http, channel, deadline=deadline, now=clock.now, observe=observe),
             sleep=clock.sleep,
+            first_attempt_at=self.record.started_at or clock.now(),
         )
 
     def _attempt_deadline(self, now: float) -> float:
-        limits = [now + self.dispatcher.attempt_timeout]
+        limits = [now + self.engine.settings.attempt_timeout]
         if self.lane.inline:
             limits.append(self.lane.until)
         end = self._patience_end()
@@ -332,13 +299,14 @@ class RecordRunner:
         return min(limits)
 
     async def _attempt(self) -> None:
-        dispatcher = self.dispatcher
+        engine = self.engine
+        settings = engine.settings
         now = self._now
-        lease_until = now + dispatcher.attempt_timeout + dispatcher.lease_margin
-        claimed = dispatcher.store.begin_attempt(self.record.id, dispatcher.owner, lease_until, now)
+        lease_until = now + settings.attempt_timeout + settings.lease_margin
+        claimed = engine.store.begin_attempt(self.record.id, settings.owner, lease_until, now)
         if claimed is None:
             self._breaker_record(None)
-            self.record = dispatcher.store.record(self.record.id)
+            self.record = engine.store.record(self.record.id)
             self.save_hook(self.record)
             if self.record.state is State.SENDING:
                 raise _NotOurs
@@ -347,15 +315,15 @@ class RecordRunner:
         if not self.record.started_at:
             self.record.started_at = now
         self.save_hook(self.record)
-        self._local_attempts += 1
+        self._attempts_here += 1
         deadline = self._attempt_deadline(now)
         self._emit("attempt.start", attempt=self.record.attempts)
         error: DeliveryError | None = None
         receipt: Receipt | None = None
-        self._sent = False
+        self._ctx = self._context(deadline)
         try:
-            async with dispatcher.clock.timeout(deadline - now):
-                receipt = await self.channel.deliver(self.prepared, self._context(deadline))
+            async with engine.clock.timeout(deadline - now):
+                receipt = await self.channel.deliver(self.prepared, self._ctx)
         except DeliveryError as exc:
             error = exc
         except TimeoutError as exc:
@@ -390,30 +358,14 @@ class RecordRunner:
         error = type(error)(f"the caller cancelled the attempt: {error.message}")
         self._log(started, self._now - started, error)
         try:
-            self._settle_abandoned(error)
+            self._commit(lifecycle.abandoned(error, self._situation()))
         finally:
             self._flush_log()
 
-    def _settle_abandoned(self, error: DeliveryError) -> None:
-        self.record.last_class = error.error_class.value
-        self.record.last_error = str(error)
-        ways = self.channel.capabilities.idempotency
-        if isinstance(error, NotSent) or Idempotency.KEY in ways or Idempotency.CLIENT_ID in ways:
-            self._park(self._now)
-        elif Idempotency.LOOKUP in ways:
-            self.record.state = State.RECONCILING
-            self.record.lookups_absent = 0
-            self.record.next_attempt_at = self._now + self.lane.policy.reconcile_delays[0]
-            self.record.lease_owner, self.record.lease_until = None, 0.0
-            self._save()
-        else:
-            self._finish(State.AMBIGUOUS)
-            self._emit("ambiguous", action="hold", error_class=error.error_class.value)
-
     def _cut(self, seconds: float) -> DeliveryError:
-        """Our own timeout ended the attempt: ambiguous, unless no request had left yet."""
-        if type(self.channel).deliver is Channel.deliver and not self._sent:
-            return NotSent(f"no request started within {seconds:.1f} s")
+        """Our own timeout ended the attempt: ambiguous only once something may have been applied."""
+        if self._ctx is None or not self._ctx.may_have_applied:
+            return NotSent(f"no request that could publish started within {seconds:.1f} s")
         return Ambiguous(f"no answer within {seconds:.1f} s (the request may have been applied)")
 
     def _log(self, started: float, duration: float, error: DeliveryError | None) -> None:
@@ -432,248 +384,81 @@ class RecordRunner:
         )
 
     def _delivered(self, receipt: Receipt, duration: float) -> None:
-        dispatcher = self.dispatcher
         self._breaker_record(True)
-        dispatcher.budget_for(self.channel.failure_domain).credit(
-            retried=self._local_attempts > 1, timeout=self._last_retry_timeout
+        self.engine.budget(self._domain).credit(
+            retried=self._attempts_here > 1, timeout=self._spent == "timeout"
         )
-        self._finish(
-            State.DELIVERED,
-            platform_id=receipt.platform_id,
-            url=receipt.url,
-            recipients=[attrs.asdict(r) for r in receipt.recipients],
-            extra=dict(receipt.extra),
-            last_class=None,
-            last_error=None,
-            next_attempt_at=0.0,
-        )
-        self._emit("delivered", url=receipt.url or "", duration_ms=round(duration * 1000))
-
-    # -- decisions ----------------------------------------------------------------
-
-    def _park(self, at: float, *, move_on: bool = False) -> None:
-        """Wait until ``at``; ``move_on`` hands the record to the background lane (and the
-        next ``first_of`` alternative) instead of sleeping here."""
-        self._deferred = self._deferred or move_on
-        self.record.state = State.RETRY_WAIT
-        self.record.next_attempt_at = at
-        self.record.lease_owner, self.record.lease_until = None, 0.0
-        if move_on:
-            self._move_on()
-        end = self._patience_end()
-        if end is not None and at > end:
-            self._move_on()
-        self._save()
-        self._emit(
-            "retry.scheduled", wait_for=round(at - self._now, 3), error_class=self.record.last_class
-        )
-
-    def _fail(self, state: State, name: str) -> None:
-        self._move_on()
-        self._finish(state)
-        self._emit(name, error_class=self.record.last_class, reason=self.record.last_error)
+        self._commit(lifecycle.delivered(receipt, duration=duration))
 
     def _decide(self, error: DeliveryError) -> None:
-        dispatcher = self.dispatcher
-        now = self._now
         kind = error.error_class
         self._breaker_record(False if kind.counts_for_breaker else None)
-        self.record.last_class = kind.value
-        self.record.last_error = str(error)
-        policy = self.lane.policy
-        if kind is ErrorClass.RATE_LIMITED:
-            wait = (
-                error.retry_after
-                if error.retry_after is not None
-                else policy.backoff(self.record.attempts, self.rng)
-            )
-            dispatcher.limiter.pause(self.channel.credential_key, now + wait)
-            if now + wait >= self.record.ttl_at:
-                self._fail(State.FAILED, "failed")
-                return
-            self._local_attempts -= 1  # waiting for a limit is not a failure
-            self._park(
-                now + policy.after_retry_after(wait, self.rng),
-                move_on=wait > policy.retry_after_cap,
-            )
-            return
-        if kind in (ErrorClass.AMBIGUOUS, ErrorClass.DUPLICATE_SIGNAL) or error.may_have_applied:
-            self._ambiguous(error)
-            return
-        if kind in (ErrorClass.NOT_SENT, ErrorClass.TRANSIENT, ErrorClass.UNAVAILABLE):
-            self._retry(error)
-            return
-        temporary_block = kind is ErrorClass.FORBIDDEN and error.retry_after is not None  # Meta 368
-        if kind is ErrorClass.QUOTA_EXHAUSTED or temporary_block:
-            at = now + (error.retry_after or 3600.0)
-            if at >= self.record.ttl_at:
-                self._fail(State.FAILED, "failed")
-            else:
-                self._park(at, move_on=True)
-            return
-        if kind is ErrorClass.AUTH:
-            dispatcher.blocked_accounts[self.channel.credential_key] = self.record.last_error
-            self._move_on()
-            self._finish(State.BLOCKED)
-            self._emit("blocked", reason=self.record.last_error)
-            return
-        self._fail(State.FAILED, "failed")
-
-    def _budgeted(self, error: DeliveryError) -> bool:
-        """The inline lane pays for an immediate retry from the domain's retry budget."""
-        if not self.lane.inline:
-            return True  # the background lane is gated by the breaker instead
-        timeout = _timed_out(error)
-        if not self.dispatcher.budget_for(self.channel.failure_domain).try_spend(timeout=timeout):
-            self._emit("retry.budget_exhausted", error_class=error.error_class.value)
-            return False
-        self._last_retry_timeout = timeout
-        return True
-
-    def _failures(self) -> int:
-        """Failed attempts so far: this run's inline, the record's in the background."""
-        return self._local_attempts if self.lane.inline else max(1, self.record.attempts)
-
-    def _retry(self, error: DeliveryError) -> None:
-        now = self._now
-        policy = self.lane.policy
-        exhausted = policy.attempts is not None and self._local_attempts >= policy.attempts
-        if exhausted or not self._budgeted(error):
-            self._park(
-                now + BACKGROUND.backoff(max(1, self.record.attempts), self.rng), move_on=True
-            )
-            return
-        if error.retry_after is not None:
-            wait = policy.after_retry_after(error.retry_after, self.rng)
-            self._park(now + wait, move_on=error.retry_after > policy.retry_after_cap)
-            return
-        self._park(now + policy.backoff(self._failures(), self.rng))
-
-    def _ambiguous(self, error: DeliveryError) -> None:
-        now = self._now
-        caps = self.channel.capabilities
-        policy = self.lane.policy
-        ways = caps.idempotency
-        key_ok = Idempotency.KEY in ways and (
-            caps.idempotency_window is None
-            or now - self.record.started_at < caps.idempotency_window
+        budget_ok = not self.lane.inline or self.engine.budget(self._domain).can_spend(
+            timeout=error.timed_out
         )
-        if error.error_class is not ErrorClass.DUPLICATE_SIGNAL and (
-            key_ok or Idempotency.CLIENT_ID in ways
-        ):
-            self.record.last_class = ErrorClass.AMBIGUOUS.value  # may have applied
-            exhausted = policy.attempts is not None and self._local_attempts >= policy.attempts
-            if exhausted or not self._budgeted(error):
-                self._park(
-                    now + max(policy.key_retry_delay, BACKGROUND.backoff(1, self.rng)), move_on=True
-                )
-            else:
-                self._park(
-                    now + max(policy.key_retry_delay, policy.backoff(self._failures(), self.rng))
-                )
-            return
-        if Idempotency.LOOKUP in ways:
-            self.record.state = State.RECONCILING
-            self.record.lookups_absent = 0
-            self.record.next_attempt_at = now + policy.reconcile_delays[0]
-            self.record.lease_owner, self.record.lease_until = None, 0.0
-            self._save()
-            self._emit("ambiguous", action="reconcile", error_class=error.error_class.value)
-            return
-        if self.record.channel in self.dispatcher.retry_ambiguous:
-            self.record.possible_duplicate = True
-            self._park(now + policy.backoff(self._failures(), self.rng))
-            return
-        self._move_on()
-        self._finish(State.AMBIGUOUS)
-        self._emit("ambiguous", action="hold", error_class=error.error_class.value)
+        transition = lifecycle.on_error(self.record, error, self._situation(budget_ok=budget_ok))
+        if not budget_ok and transition.defer:
+            self._emit("retry.budget_exhausted", error_class=kind.value)
+        if kind is ErrorClass.RATE_LIMITED and transition.next_attempt_at is not None:
+            # Every record on this credential waits too: one 429 is not paid for again.
+            self.engine.limiter.pause(self.channel.credential_key, transition.next_attempt_at)
+        if transition.state is State.BLOCKED:
+            self.engine.blocked_accounts[self.channel.credential_key] = str(error)
+        self._commit(transition)
 
     # -- reconciliation and recovery ------------------------------------------------
 
     async def _reconcile(self) -> None:
-        dispatcher = self.dispatcher
+        engine = self.engine
         now = self._now
-        leased = dispatcher.store.lease(
-            self.record.id, dispatcher.owner, now + dispatcher.attempt_timeout, now
+        leased = engine.store.lease(
+            self.record.id, engine.settings.owner, now + engine.settings.attempt_timeout, now
         )
         if leased is None:
             raise _NotOurs
         self.record = leased
         deadline = self._attempt_deadline(now)
         try:
-            async with dispatcher.clock.timeout(deadline - now):
+            async with engine.clock.timeout(deadline - now):
                 result = await self.channel.lookup(self.prepared, self._context(deadline))
         except (DeliveryError, TimeoutError) as exc:
             result = Unknown(str(exc))
             if isinstance(exc, TimeoutError) or exc.error_class.retryable:
-                self.record.next_attempt_at = now + self.lane.policy.backoff(2, self.rng)
-                self.record.lease_owner, self.record.lease_until = None, 0.0
-                self._save()
+                later = now + max(self.lane.policy.floor, self.lane.policy.backoff(2, self.rng))
+                self._commit(lifecycle.released(self.record, later))
                 return
         self._emit("reconcile.result", result=type(result).__name__)
-        policy = self.lane.policy
         if isinstance(result, Found):
-            self._delivered(result.receipt, 0.0)
-        elif isinstance(result, Absent):
-            self.record.lookups_absent += 1
-            superseded = self.record.extra.get("superseded_by")
-            if self.record.lookups_absent >= 2 and superseded:
-                # Proven absent, and another alternative already delivered: nothing to resend.
-                self._finish(State.SKIPPED, last_error=f"superseded: {superseded} delivered")
-                return
-            if self.record.lookups_absent >= 2:
-                self.record.state = State.RETRY_WAIT
-                self.record.next_attempt_at = now
-                self.record.last_class = None  # proven absent: a resend cannot duplicate
+            owner = self._claimed_by(result.receipt.platform_id)
+            if owner is not None:
+                self._commit(lifecycle.unclaimed_match(result.receipt.platform_id, owner))
             else:
-                gap = policy.reconcile_delays[1] - policy.reconcile_delays[0]
-                self.record.next_attempt_at = now + gap
-            self.record.lease_owner, self.record.lease_until = None, 0.0
-            self._save()
+                self._delivered(result.receipt, 0.0)
+        elif isinstance(result, Absent):
+            self._commit(lifecycle.lookup_absent(self.record, self._situation()))
         else:
-            self.record.last_error = f"could not prove whether it was published: {result.reason}"
-            self._move_on()
-            self._finish(State.AMBIGUOUS)
-            self._emit("ambiguous", action="hold", reason=result.reason)
+            self._commit(lifecycle.lookup_unknown(result.reason))
+
+    def _claimed_by(self, platform_id: str) -> str | None:
+        """Another record of this channel that already owns ``platform_id``, if any."""
+        for other in self.engine.store.query(channel=self.record.channel, platform_id=platform_id):
+            if other.id != self.record.id:
+                return other.id
+        return None
 
     def _recover(self) -> bool:
         """A ``sending`` record whose lease ran out: its process died mid-attempt."""
-        dispatcher = self.dispatcher
+        engine = self.engine
         now = self._now
-        leased = dispatcher.store.lease(
-            self.record.id, dispatcher.owner, now + dispatcher.lease_margin, now
+        leased = engine.store.lease(
+            self.record.id, engine.settings.owner, now + engine.settings.lease_margin, now
         )
         if leased is None:
             return False
         self.record = leased
-        ways = self.channel.capabilities.idempotency
-        self.record.last_class = ErrorClass.AMBIGUOUS.value
-        self.record.last_error = "the process stopped during an attempt"
-        if Idempotency.KEY in ways or Idempotency.CLIENT_ID in ways:
-            self.record.state = State.RETRY_WAIT
-            self.record.next_attempt_at = now
-        elif Idempotency.LOOKUP in ways:
-            self.record.state = State.RECONCILING
-            self.record.next_attempt_at = now
-        else:
-            self._finish(State.AMBIGUOUS)
-            self._emit("ambiguous", action="hold", reason="process stopped during an attempt")
-            return False
-        self.record.lease_owner, self.record.lease_until = None, 0.0
-        self._save()
-        return True
-
-
-def _has_health_check(channel: Channel) -> bool:
-    """A channel with its own safe check probes a half-open breaker with it."""
-    kind = type(channel)
-    return kind.check_flow is not Channel.check_flow or kind.check is not Channel.check
-
-
-def _timed_out(error: DeliveryError) -> bool:
-    """A timeout costs the retry budget double: the platform is slow, not just refusing."""
-    cause = error.__cause__
-    return isinstance(cause, httpx.TimeoutException | TimeoutError)
+        transition = lifecycle.recovered(self.record, self.channel.capabilities, now)
+        self._commit(transition)
+        return not self.record.state.terminal
 
 
 class _NotOurs(Exception):

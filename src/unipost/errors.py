@@ -23,7 +23,7 @@
     │   ├── Forbidden              authenticated, but not allowed
     │   ├── Permanent              the request must change before it can succeed
     │   └── DuplicateSignal        the platform says this post already exists
-    └── DeliveryFailed             raised by Report.raise_for_errors()
+    └── DeliveryFailed             raised by Report.raise_for_errors() (in unipost.report)
 
 Delivery failures are classified by *whether the request may have been
 applied*, because that decides whether a retry can post twice.
@@ -32,12 +32,11 @@ applied*, because that decides whether a retry can post twice.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
+
+import httpx
 
 from unipost.redact import redact
-
-if TYPE_CHECKING:
-    from unipost.report import Report
 
 __all__ = [
     "Ambiguous",
@@ -45,7 +44,6 @@ __all__ = [
     "ConfigurationError",
     "ContentRejected",
     "DeliveryError",
-    "DeliveryFailed",
     "DuplicateSignal",
     "ErrorClass",
     "Forbidden",
@@ -196,6 +194,12 @@ class DeliveryError(UnipostError):
         head = ", ".join(bits)
         return f"{head}: {self.message}"
 
+    @property
+    def timed_out(self) -> bool:
+        """A timeout costs the retry budget double: the platform is slow, not just refusing."""
+        cause = self.__cause__
+        return isinstance(cause, TimeoutError | httpx.TimeoutException)
+
     @staticmethod
     def of(error_class: ErrorClass, message: str, **kwargs: Any) -> DeliveryError:
         """Build the subclass for ``error_class``."""
@@ -261,11 +265,3 @@ _BY_CLASS: dict[ErrorClass, type[DeliveryError]] = {
         Unavailable,
     )
 }
-
-
-class DeliveryFailed(UnipostError):
-    """Raised by :meth:`Report.raise_for_errors` when a route did not succeed."""
-
-    def __init__(self, report: Report) -> None:
-        self.report = report
-        super().__init__(f"publish {report.status.value}: {report.summary()}")

@@ -6,16 +6,23 @@ in the ``unipost`` group (see ``docs/writing-a-plugin.md``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
+    from unipost.channel import Channel
     from unipost.events import Event
-    from unipost.plugins import Register
 
-__all__ = ["hookimpl"]
+__all__ = ["Register", "hookimpl"]
+
+
+class Register(Protocol):
+    """What ``unipost_register_channels`` is handed: call it once per channel class."""
+
+    def __call__(self, channel_class: type[Channel], *, aliases: Iterable[str] = ()) -> None: ...
+
 
 _hookspec = pluggy.HookspecMarker("unipost")
 hookimpl = pluggy.HookimplMarker("unipost")

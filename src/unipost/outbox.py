@@ -11,100 +11,20 @@ it say ``durable=False``. The SQLite store (``unipost.sqlite_store``) is the def
 
 from __future__ import annotations
 
-import enum
 import secrets
 import threading
+import zlib
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
+from unipost import lifecycle
 from unipost.errors import IdempotencyConflict, StoreError
+from unipost.records import Attempt, Publication, Record, State
+from unipost.shared_state import LocalState, SharedState
 
-__all__ = ["Attempt", "MemoryStore", "Publication", "Record", "State", "Store"]
-
-
-class State(enum.Enum):
-    PENDING = "pending"
-    SENDING = "sending"
-    RETRY_WAIT = "retry_wait"
-    RECONCILING = "reconciling"
-    BLOCKED = "blocked"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    AMBIGUOUS = "ambiguous"
-    EXPIRED = "expired"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset(
-    {State.DELIVERED, State.FAILED, State.AMBIGUOUS, State.EXPIRED, State.SKIPPED, State.CANCELLED}
-)
-
-
-@attrs.frozen(kw_only=True)
-class Publication:
-    """A post and its route, as handed to ``publish``: the unit of idempotency."""
-
-    id: str
-    post_id: str
-    revision: int
-    content_hash: str
-    post: dict[str, Any]
-    route: dict[str, Any]
-    created_at: float
-
-
-@attrs.define(kw_only=True)
-class Record:
-    """One delivery: a post to one channel. Mutated by the dispatcher, saved by the store."""
-
-    id: str
-    publication_id: str
-    post_id: str
-    revision: int
-    channel: str
-    path: str
-    delivery_key: str
-    ttl_at: float
-    state: State = State.PENDING
-    attempts: int = 0
-    next_attempt_at: float = 0.0
-    lease_owner: str | None = None
-    lease_until: float = 0.0
-    last_class: str | None = None
-    last_error: str | None = None
-    platform_id: str | None = None
-    url: str | None = None
-    possible_duplicate: bool = False
-    moved_on: bool = False  # a first_of has moved past this alternative
-    started_at: float = 0.0  # first attempt: patience and key windows count from here
-    lookups_absent: int = 0
-    recipients: list[dict[str, Any]] = attrs.field(factory=list)
-    extra: dict[str, Any] = attrs.field(factory=dict)
-    created_at: float = 0.0
-    updated_at: float = 0.0
-
-
-@attrs.frozen(kw_only=True)
-class Attempt:
-    """One attempt, kept in the outbox and shown in reports and by ``unipost outbox show``."""
-
-    record_id: str
-    n: int
-    started_at: float
-    duration: float
-    error_class: str | None = None
-    http_status: int | None = None
-    platform_code: str | None = None
-    retry_after: float | None = None
-    request_id: str | None = None
-    message: str | None = None
+__all__ = ["OUTAGE_CLASSES", "Attempt", "MemoryStore", "Publication", "Record", "State", "Store"]
 
 
 class Store(Protocol):
@@ -159,6 +79,29 @@ class Store(Protocol):
 
     def add_attempt(self, log: Attempt) -> None: ...
 
+    def lease_publication(self, publication_id: str, owner: str, until: float, now: float) -> bool:
+        """Become the one driver of a publication until ``until`` (compare-and-set).
+
+        True when it was free, expired, or already ``owner``'s. A live lease of
+        another owner means another process is driving it: leave it alone.
+        """
+        ...
+
+    def release_publication(self, publication_id: str, owner: str) -> None: ...
+
+    def wake(self, channels: Sequence[str], now: float, spread: float) -> int:
+        """Records of ``channels`` waiting on a failure make due within ``spread`` seconds.
+
+        Called when a failure domain's breaker closes: what waited on the
+        outage need not sit out its whole back-off. Returns how many woke.
+        """
+        ...
+
+    @property
+    def shared_state(self) -> SharedState:
+        """Breakers, budgets and not-before times shared by every user of this store."""
+        ...
+
     def attempts(self, record_id: str) -> list[Attempt]: ...
 
     def due_publications(self, now: float, limit: int) -> list[str]:
@@ -174,6 +117,7 @@ class Store(Protocol):
         states: Sequence[State] = (),
         channel: str | None = None,
         post_id: str | None = None,
+        platform_id: str | None = None,
         limit: int = 1000,
     ) -> list[Record]: ...
 
@@ -206,6 +150,24 @@ def _startable(record: Record, owner: str, now: float) -> bool:
     return record.state in (State.PENDING, State.RETRY_WAIT) and _leasable(record, owner, now)
 
 
+#: What a record waiting on an outage last failed with (``wake`` makes it due again).
+OUTAGE_CLASSES = ("unavailable", "transient", "not_sent")
+
+
+def _wakes(record: Record, channels: Sequence[str], now: float) -> bool:
+    return (
+        record.channel in channels
+        and record.state is State.RETRY_WAIT
+        and record.last_class in OUTAGE_CLASSES
+        and record.next_attempt_at > now
+    )
+
+
+def _spread(record_id: str, spread: float) -> float:
+    """A stable jitter in [0, spread) per record, so woken records do not all return at once."""
+    return (zlib.crc32(record_id.encode()) % 1000) / 1000 * spread if spread > 0 else 0.0
+
+
 def _due_at(record: Record) -> float | None:
     """When a worker should look at ``record`` again (None: never, it is settled)."""
     if record.state.terminal:
@@ -225,10 +187,39 @@ class MemoryStore:
     _records: dict[str, Record] = attrs.field(factory=dict)
     _by_publication: dict[str, list[str]] = attrs.field(factory=dict)
     _attempts: dict[str, list[Attempt]] = attrs.field(factory=dict)
+    _leases: dict[str, tuple[str, float]] = attrs.field(factory=dict)
+    _shared: LocalState = attrs.field(factory=LocalState)
     _lock: threading.RLock = attrs.field(factory=threading.RLock)
 
     durable = False
     location = ":memory:"
+
+    @property
+    def shared_state(self) -> LocalState:
+        return self._shared
+
+    def lease_publication(self, publication_id: str, owner: str, until: float, now: float) -> bool:
+        with self._lock:
+            holder = self._leases.get(publication_id)
+            if holder is not None and holder[0] != owner and holder[1] > now:
+                return False
+            self._leases[publication_id] = (owner, until)
+            return True
+
+    def release_publication(self, publication_id: str, owner: str) -> None:
+        with self._lock:
+            holder = self._leases.get(publication_id)
+            if holder is not None and holder[0] == owner:
+                del self._leases[publication_id]
+
+    def wake(self, channels: Sequence[str], now: float, spread: float) -> int:
+        woken = 0
+        with self._lock:
+            for record in self._records.values():
+                if _wakes(record, channels, now):
+                    record.next_attempt_at = now + _spread(record.id, spread)
+                    woken += 1
+        return woken
 
     def secret(self) -> bytes:
         return self._secret
@@ -289,10 +280,7 @@ class MemoryStore:
             record = self._records[record_id]
             if not _startable(record, owner, now):
                 return None
-            record.state = State.SENDING
-            record.attempts += 1
-            record.lease_owner, record.lease_until = owner, lease_until
-            record.updated_at = now
+            lifecycle.apply(record, lifecycle.begun(owner, lease_until, record.attempts + 1), now)
             return _copy(record)
 
     def lease(self, record_id: str, owner: str, lease_until: float, now: float) -> Record | None:
@@ -315,10 +303,11 @@ class MemoryStore:
     def due_publications(self, now: float, limit: int) -> list[str]:
         with self._lock:
             earliest: dict[str, float] = {}
+            driven = {pid for pid, (_o, until) in self._leases.items() if until > now}
             for record in self._records.values():
                 at = _due_at(record)
                 free = record.lease_owner is None or record.lease_until <= now
-                if at is None or at > now or not free:
+                if at is None or at > now or not free or record.publication_id in driven:
                     continue
                 pid = record.publication_id
                 earliest[pid] = min(at, earliest.get(pid, at))
@@ -330,6 +319,7 @@ class MemoryStore:
         states: Sequence[State] = (),
         channel: str | None = None,
         post_id: str | None = None,
+        platform_id: str | None = None,
         limit: int = 1000,
     ) -> list[Record]:
         with self._lock:
@@ -339,6 +329,7 @@ class MemoryStore:
                 if (not states or r.state in states)
                 and (channel is None or r.channel == channel)
                 and (post_id is None or r.post_id == post_id)
+                and (platform_id is None or r.platform_id == platform_id)
             ]
             return found[:limit]
 

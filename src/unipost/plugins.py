@@ -28,6 +28,7 @@ import pluggy
 
 from unipost import hookspecs
 from unipost.errors import PluginError, UnknownChannel
+from unipost.hookspecs import Register
 
 if TYPE_CHECKING:
     from unipost.channel import Channel
@@ -57,8 +58,8 @@ class _Conflict(Exception):
 
 
 @attrs.define
-class Register:
-    """The callback handed to ``unipost_register_channels``."""
+class _Registrar:
+    """The :class:`~unipost.hookspecs.Register` callback handed to each plugin."""
 
     _host: PluginHost
     _plugin: str
@@ -151,7 +152,7 @@ class PluginHost:
         self._infos[key] = PluginInfo(
             name=name, distribution=distribution, version=version, builtin=builtin
         )
-        register = Register(self, name, distribution)
+        register = _Registrar(self, name, distribution)
         for impl in self._pm.hook.unipost_register_channels.get_hookimpls():
             if impl.plugin is not plugin:
                 continue

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
 from unipost.channel import Limit
+
+if TYPE_CHECKING:
+    from unipost.shared_state import SharedState
 
 __all__ = ["RateLimiter", "TokenBucket", "reset_from_headers"]
 
@@ -85,14 +89,22 @@ def reset_from_headers(headers: Mapping[str, str], now: float) -> float | None:
 
 @attrs.define
 class RateLimiter:
-    """Buckets and not-before times keyed by credential."""
+    """Buckets and not-before times keyed by credential.
 
+    Not-before times (a 429's wait) go to the shared state too, so another
+    process on the same credential waits as well; the buckets stay local.
+    """
+
+    shared: SharedState | None = None
     _buckets: dict[tuple[str, str], TokenBucket] = attrs.field(factory=dict)
     _not_before: dict[str, float] = attrs.field(factory=dict)
 
     def delay(self, credential: str, limits: Iterable[Limit], now: float) -> float:
         """How long a delivery on ``credential`` must wait before its next request."""
-        wait = max(0.0, self._not_before.get(credential, 0.0) - now)
+        not_before = self._not_before.get(credential, 0.0)
+        if self.shared is not None:
+            not_before = max(not_before, self.shared.not_before(credential))
+        wait = max(0.0, not_before - now)
         for limit in limits:
             bucket = self._bucket(credential, limit, now)
             wait = max(wait, bucket.delay(now))
@@ -112,6 +124,8 @@ class RateLimiter:
     def pause(self, credential: str, until: float) -> None:
         """No request on ``credential`` before ``until`` (from a 429 or an empty bucket)."""
         self._not_before[credential] = max(self._not_before.get(credential, 0.0), until)
+        if self.shared is not None:
+            self.shared.push_not_before(credential, until)
 
     def observe(self, credential: str, headers: Mapping[str, str], now: float) -> None:
         """Correct the declared limits with what the platform's headers say."""

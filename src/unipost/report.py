@@ -10,10 +10,10 @@ from typing import Any
 import attrs
 
 from unipost.channel import RecipientResult
-from unipost.errors import DeliveryFailed
-from unipost.outbox import Attempt, State
+from unipost.errors import UnipostError
+from unipost.records import Attempt, State
 
-__all__ = ["Attempt", "Outcome", "Report", "ReportStatus"]
+__all__ = ["Attempt", "DeliveryFailed", "Outcome", "Report", "ReportStatus"]
 
 
 class ReportStatus(enum.Enum):
@@ -114,3 +114,11 @@ class Report:
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
+
+
+class DeliveryFailed(UnipostError):
+    """Raised by :meth:`Report.raise_for_errors` when a route did not succeed."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        super().__init__(f"publish {report.status.value}: {report.summary()}")

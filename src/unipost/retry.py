@@ -8,9 +8,12 @@ most 5 s) so that many waiting clients do not return at the same instant.
 from __future__ import annotations
 
 import random
-import threading
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from unipost.shared_state import SharedState
 
 __all__ = ["BACKGROUND", "INLINE", "RetryBudget", "RetryPolicy"]
 
@@ -26,6 +29,8 @@ class RetryPolicy:
     reconcile_delays: tuple[float, float] = (5.0, 30.0)  # lookups after an ambiguous attempt
     key_retry_delay: float = 5.0  # let the server's idempotency-key write land first
     patience: float = 10.0  # how long a first_of alternative may take before the next is tried
+    floor: float = 0.5  # no wait is shorter: a wait of zero would be a tight loop
+    rate_floor: float = 2.0  # the shortest wait after a 429 (a reset in the past says nothing)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Wait before attempt ``attempt + 1`` (``attempt`` ≥ 1 attempts have failed)."""
@@ -37,7 +42,9 @@ class RetryPolicy:
 
 
 INLINE = RetryPolicy()
-BACKGROUND = RetryPolicy(attempts=None, base=30.0, cap=600.0, patience=1800.0)
+BACKGROUND = RetryPolicy(
+    attempts=None, base=30.0, cap=600.0, patience=1800.0, floor=15.0, rate_floor=60.0
+)
 
 
 @attrs.define
@@ -46,32 +53,30 @@ class RetryBudget:
 
     Starts full; a retry costs ``cost`` (``timeout_cost`` after a timeout); a
     success refunds ``refund``. When the bucket cannot pay, the retry is
-    deferred to the background lane instead of hammering the platform.
+    deferred to the background lane instead of hammering the platform. The
+    tokens live in the shared state, so every process pays from one budget.
     """
 
+    state: SharedState
+    domain: str
     capacity: int = 500
     cost: int = 5
     timeout_cost: int = 10
     refund: int = 1
-    _tokens: int = attrs.field(init=False)
-    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
-
-    def __attrs_post_init__(self) -> None:
-        self._tokens = self.capacity
 
     @property
     def tokens(self) -> int:
-        return self._tokens
+        return self.state.budget_tokens(self.domain, self.capacity)
+
+    def _price(self, timeout: bool) -> int:
+        return self.timeout_cost if timeout else self.cost
+
+    def can_spend(self, *, timeout: bool = False) -> bool:
+        return self.tokens >= self._price(timeout)
 
     def try_spend(self, *, timeout: bool = False) -> bool:
-        price = self.timeout_cost if timeout else self.cost
-        with self._lock:
-            if self._tokens < price:
-                return False
-            self._tokens -= price
-            return True
+        return self.state.budget_spend(self.domain, self._price(timeout), self.capacity)
 
     def credit(self, *, retried: bool, timeout: bool = False) -> None:
-        amount = (self.timeout_cost if timeout else self.cost) if retried else self.refund
-        with self._lock:
-            self._tokens = min(self.capacity, self._tokens + amount)
+        amount = self._price(timeout) if retried else self.refund
+        self.state.budget_credit(self.domain, amount, self.capacity)

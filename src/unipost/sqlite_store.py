@@ -20,7 +20,8 @@ from typing import Any
 import attrs
 
 from unipost.errors import StoreError
-from unipost.outbox import Attempt, Publication, Record, State, _check_conflict
+from unipost.outbox import OUTAGE_CLASSES, Attempt, Publication, Record, State, _check_conflict
+from unipost.sqlite_state import SQLiteState
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -57,6 +58,13 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX records_open ON records (next_attempt_at)
         WHERE state NOT IN ('delivered', 'failed', 'ambiguous', 'expired', 'skipped', 'cancelled');
     CREATE INDEX records_post ON records (post_id);
+    """,
+    # 3: one driver per publication across processes, and state every process shares
+    """
+    CREATE TABLE publication_leases (
+        publication_id TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until REAL NOT NULL
+    );
+    CREATE TABLE shared_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -403,8 +411,10 @@ class SQLiteStore:
             f"SELECT publication_id FROM records INDEXED BY records_open WHERE {_OPEN} "  # noqa: S608
             "AND (lease_owner IS NULL OR lease_until <= ?) "
             "AND ((state != 'blocked' AND next_attempt_at <= ?) OR ttl_at <= ?) "
+            "AND publication_id NOT IN "
+            "(SELECT publication_id FROM publication_leases WHERE lease_until > ?) "
             "GROUP BY publication_id ORDER BY MIN(MIN(next_attempt_at, ttl_at)) LIMIT ?",
-            (now, now, now, limit),
+            (now, now, now, now, limit),
         )
         return [r[0] for r in rows]
 
@@ -414,6 +424,7 @@ class SQLiteStore:
         states: Sequence[State] = (),
         channel: str | None = None,
         post_id: str | None = None,
+        platform_id: str | None = None,
         limit: int = 1000,
     ) -> list[Record]:
         clauses: list[str] = []
@@ -427,9 +438,45 @@ class SQLiteStore:
         if post_id is not None:
             clauses.append("post_id = ?")
             params.append(post_id)
+        if platform_id is not None:
+            clauses.append("platform_id = ?")
+            params.append(platform_id)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self._query(_SELECT + where + " ORDER BY created_at, path LIMIT ?", (*params, limit))
         return [_record(r) for r in rows]
+
+    def lease_publication(self, publication_id: str, owner: str, until: float, now: float) -> bool:
+        changed = self._write(
+            "INSERT INTO publication_leases VALUES (?, ?, ?) ON CONFLICT (publication_id) DO "
+            "UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until "
+            "WHERE owner = excluded.owner OR lease_until <= ?",
+            (publication_id, owner, until, now),
+        )
+        return changed == 1
+
+    def release_publication(self, publication_id: str, owner: str) -> None:
+        self._write(
+            "DELETE FROM publication_leases WHERE publication_id = ? AND owner = ?",
+            (publication_id, owner),
+        )
+
+    def wake(self, channels: Sequence[str], now: float, spread: float) -> int:
+        if not channels:
+            return 0
+        marks = ", ".join("?" for _ in channels)
+        classes = ", ".join("?" for _ in OUTAGE_CLASSES)
+        # A stable spread per record (from its id) so woken records do not all return at once.
+        return self._write(
+            f"UPDATE records SET next_attempt_at = ? + (abs(unicode(substr(id, 1, 1)) * 7 "  # noqa: S608
+            f"+ unicode(substr(id, 2, 1)) * 13) % 1000) / 1000.0 * ? "
+            f"WHERE channel IN ({marks}) AND state = 'retry_wait' "
+            f"AND last_class IN ({classes}) AND next_attempt_at > ?",
+            (now, spread, *channels, *OUTAGE_CLASSES, now),
+        )
+
+    @property
+    def shared_state(self) -> SQLiteState:
+        return SQLiteState(self._conn, self._lock, self._explain)
 
     def close(self) -> None:
         with self._lock:

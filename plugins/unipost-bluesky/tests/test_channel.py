@@ -258,7 +258,7 @@ def test_bad_app_password_and_bad_token_are_auth_failures(httpx_mock: HTTPXMock)
         json={"error": "InvalidToken", "message": "Token could not be verified"},
         request=httpx.Request("POST", f"{XRPC}/com.atproto.repo.createRecord"),
     )
-    error = channel().classify(response)
+    error = channel().classify(response, now=0.0)
     assert isinstance(error, AuthFailed)
     assert error.platform_code == "InvalidToken"
 

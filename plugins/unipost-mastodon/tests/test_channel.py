@@ -173,9 +173,22 @@ def test_reset_parsing_handles_microseconds_and_z() -> None:
         request=httpx.Request("POST", f"{BASE}/api/v1/statuses"),
     )
     now = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC).timestamp()
-    error = channel().classify(response, now=lambda: now)
+    error = channel().classify(response, now=now)
     assert isinstance(error, RateLimited)
     assert error.retry_after == pytest.approx(30.123456)
+
+
+def test_a_reset_in_the_past_is_unknown_not_zero() -> None:
+    """Every recorded real 429 had its reset in the past: 0 s would make a tight loop (#14.1)."""
+    response = httpx.Response(
+        429,
+        headers={"X-RateLimit-Reset": "2026-03-01T11:59:00Z"},
+        request=httpx.Request("POST", f"{BASE}/api/v1/statuses"),
+    )
+    now = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC).timestamp()
+    error = channel().classify(response, now=now)
+    assert isinstance(error, RateLimited)
+    assert error.retry_after is None
 
 
 def test_bad_token_is_auth_failed(httpx_mock: HTTPXMock) -> None:

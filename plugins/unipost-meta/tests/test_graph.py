@@ -69,25 +69,25 @@ def test_error_codes_map_onto_shared_classes(
     status: int, payload: Any, expected: type[errors.DeliveryError]
 ) -> None:
     """Codes decide, not the HTTP status or the ``type`` (rate limits say OAuthException too)."""
-    error = error_for_graph(response(status, payload))
+    error = error_for_graph(response(status, payload), now=0.0)
     assert type(error) is expected
 
 
 def test_success_body_is_not_an_error() -> None:
-    assert error_for_graph(response(200, {"id": "1_2"})) is None
+    assert error_for_graph(response(200, {"id": "1_2"}), now=0.0) is None
 
 
 def test_code_1_may_have_applied_and_code_2_not() -> None:
-    applied = error_for_graph(response(500, body(1)))
+    applied = error_for_graph(response(500, body(1)), now=0.0)
     assert applied is not None
     assert applied.may_have_applied
-    unapplied = error_for_graph(response(500, body(2)))
+    unapplied = error_for_graph(response(500, body(2)), now=0.0)
     assert unapplied is not None
     assert not unapplied.may_have_applied
 
 
 def test_expired_token_says_so_and_keeps_codes() -> None:
-    error = error_for_graph(response(400, body(190, 463, fbtrace_id="Trace9")))
+    error = error_for_graph(response(400, body(190, 463, fbtrace_id="Trace9")), now=0.0)
     assert isinstance(error, errors.AuthFailed)
     assert "expired" in error.message
     assert error.platform_code == "190/463"
@@ -95,13 +95,13 @@ def test_expired_token_says_so_and_keeps_codes() -> None:
 
 
 def test_24_hour_window_names_the_fix() -> None:
-    error = error_for_graph(response(400, body(131047)))
+    error = error_for_graph(response(400, body(131047)), now=0.0)
     assert error is not None
     assert "outside the 24-hour window: configure a template" in error.message
 
 
 def test_policy_block_is_forbidden_with_long_wait() -> None:
-    error = error_for_graph(response(400, body(368)))
+    error = error_for_graph(response(400, body(368)), now=0.0)
     assert isinstance(error, errors.Forbidden)
     assert error.retry_after is not None
     assert error.retry_after >= 3600
@@ -120,7 +120,7 @@ def test_buc_header_gives_retry_after_in_seconds() -> None:
         ]
     }
     error = error_for_graph(
-        response(400, body(32), {"X-Business-Use-Case-Usage": json.dumps(usage)})
+        response(400, body(32), {"X-Business-Use-Case-Usage": json.dumps(usage)}), now=0.0
     )
     assert isinstance(error, errors.RateLimited)
     assert error.retry_after == pytest.approx(420)
@@ -128,19 +128,19 @@ def test_buc_header_gives_retry_after_in_seconds() -> None:
 
 def test_app_usage_at_100_percent_waits_default() -> None:
     headers = {"X-App-Usage": json.dumps({"call_count": 100, "total_time": 20, "total_cputime": 9})}
-    error = error_for_graph(response(400, body(4), headers))
+    error = error_for_graph(response(400, body(4), headers), now=0.0)
     assert isinstance(error, errors.RateLimited)
     assert error.retry_after == THROTTLE_WAIT
 
 
 def test_retry_after_header_when_usage_headers_are_silent() -> None:
-    error = error_for_graph(response(429, body(613), {"Retry-After": "12"}))
+    error = error_for_graph(response(429, body(613), {"Retry-After": "12"}), now=0.0)
     assert isinstance(error, errors.RateLimited)
     assert error.retry_after == 12
 
 
 def test_pair_rate_defaults_to_six_seconds() -> None:
-    error = error_for_graph(response(400, body(131056)))
+    error = error_for_graph(response(400, body(131056)), now=0.0)
     assert error is not None
     assert error.retry_after == 6
 

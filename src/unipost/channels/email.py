@@ -16,12 +16,10 @@ import email.policy
 import email.utils
 import html
 import re
-import smtplib
-import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,17 +35,14 @@ from unipost.channel import (
     Prepared,
     Receipt,
     RecipientResult,
-    _is_loopback,
+    is_loopback,
 )
 from unipost.channel import secret as secret_field
 from unipost.channels._html import paragraphs
+from unipost.channels._smtp import POLICY, Session, all_refused, transmit
 from unipost.errors import (
-    Ambiguous,
-    AuthFailed,
     DeliveryError,
-    NotSent,
     Permanent,
-    Transient,
 )
 from unipost.hookspecs import hookimpl
 from unipost.redact import mask_email
@@ -57,8 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EmailChannel"]
 
-# 7bit keeps every part ASCII-safe (quoted-printable or base64), whatever the server offers.
-POLICY = email.policy.SMTP.clone(cte_type="7bit")
 _DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
 _SUBJECT_LENGTH = 120
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
@@ -114,6 +107,7 @@ class EmailChannel(Channel):
         # A Message-ID from the delivery key lets mail clients thread a resend with the
         # original, but SMTP cannot deduplicate: an ambiguous send is held, not resent.
         idempotency=Idempotency.NONE,
+        health_check=True,
     )
 
     host: str
@@ -134,7 +128,7 @@ class EmailChannel(Channel):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        if self.security == "none" and not _is_loopback(self.host):
+        if self.security == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"security = 'none' sends mail and passwords in clear text; it is only allowed to "
                 f"this machine, not {self.host}: use 'tls' (port 465) or 'starttls' (port 587)"
@@ -178,7 +172,9 @@ class EmailChannel(Channel):
     async def deliver(self, prepared: Prepared, ctx: Context) -> Receipt:
         """SMTP is blocking; it runs in a worker thread within the attempt's deadline."""
         timeout = max(1.0, min(self.timeout, ctx.remaining()))
-        return await asyncio.to_thread(self._send, prepared, ctx.delivery_key, timeout)
+        return await asyncio.to_thread(
+            self._send, prepared, ctx.delivery_key, timeout, ctx.applying
+        )
 
     async def check(self, ctx: Context) -> str:
         timeout = max(1.0, min(self.timeout, ctx.remaining()))
@@ -203,7 +199,9 @@ class EmailChannel(Channel):
                 unique.append(address)
         return unique
 
-    def _send(self, prepared: Prepared, key: str, timeout: float) -> Receipt:
+    def _send(
+        self, prepared: Prepared, key: str, timeout: float, applying: Callable[[], None]
+    ) -> Receipt:
         recipients = self.recipients()
         valid = [a for a in recipients if _is_address(a)]
         results = [
@@ -227,7 +225,7 @@ class EmailChannel(Channel):
                     prepared, message_id, batch if self.mode == "each" else None
                 )
                 try:
-                    results.extend(_transmit(smtp, sender, batch, message))
+                    results.extend(transmit(smtp, sender, batch, message, applying))
                 except DeliveryError as error:
                     if not any(r.ok for r in results):
                         raise
@@ -240,7 +238,7 @@ class EmailChannel(Channel):
                     break
         if not any(r.ok for r in results):
             reasons = "; ".join(sorted({r.reason or "" for r in results}))
-            raise _all_refused(reasons, results)
+            raise all_refused(reasons, results)
         return Receipt(
             platform_id=message_id.strip("<>"),
             url="mid:" + urllib.parse.quote(message_id.strip("<>"), safe="@!$&'()*+,;=-._~"),
@@ -256,8 +254,8 @@ class EmailChannel(Channel):
         """The system's trust store with hostname checks; ``ca_file`` replaces it (a private CA)."""
         return ssl.create_default_context(cafile=self.ca_file)
 
-    def _session(self, timeout: float) -> _Session:
-        return _Session(self, timeout)
+    def _session(self, timeout: float) -> Session:
+        return Session(self, timeout)
 
     # -- the message -----------------------------------------------------------
 
@@ -350,156 +348,6 @@ class EmailChannel(Channel):
             f'<!DOCTYPE html>\n<html{lang}>\n<head>\n<meta charset="utf-8" />\n'
             f"<title>{title}</title>\n</head>\n<body>\n{content}\n</body>\n</html>\n"
         )
-
-
-class _Session:
-    """A connected, secured and authenticated SMTP connection; errors come out classified."""
-
-    def __init__(self, channel: EmailChannel, timeout: float) -> None:
-        self.channel = channel
-        self.timeout = timeout
-        self.smtp: smtplib.SMTP | None = None
-
-    def __enter__(self) -> smtplib.SMTP:
-        channel = self.channel
-        host, port = channel.host, channel.smtp_port
-        try:
-            if channel.security == "tls":
-                self.smtp = smtplib.SMTP_SSL(
-                    host, port, timeout=self.timeout, context=channel._context()
-                )
-            else:
-                self.smtp = smtplib.SMTP(host, port, timeout=self.timeout)
-            smtp = self.smtp
-            smtp.ehlo()
-            if channel.security == "starttls":
-                if not smtp.has_extn("starttls"):
-                    raise Permanent(
-                        f"{host} does not offer STARTTLS; refusing to send in clear text "
-                        f"(use security = 'tls' if it listens on port 465)"
-                    )
-                smtp.starttls(context=channel._context())
-                smtp.ehlo()
-            if channel.username and channel.password:
-                smtp.login(channel.username, channel.password)
-        except DeliveryError:
-            self._close()
-            raise
-        except Exception as exc:
-            self._close()
-            raise _before_data(exc, host) from exc
-        return smtp
-
-    def __exit__(self, *_exc: object) -> None:
-        self._close()
-
-    def _close(self) -> None:
-        if self.smtp is None:
-            return
-        try:
-            self.smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            self.smtp.close()
-        self.smtp = None
-
-
-def _transmit(
-    smtp: smtplib.SMTP, sender: str, batch: list[str], message: EmailMessage
-) -> list[RecipientResult]:
-    """MAIL, RCPT per address, DATA: one message to ``batch``."""
-    try:
-        code, reply = smtp.mail(sender)
-        if code != 250:
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
-        accepted = []
-        refused = []
-        for address in batch:
-            code, reply = smtp.rcpt(address)
-            if code in (250, 251):
-                accepted.append(address)
-            else:
-                refused.append(
-                    RecipientResult(
-                        recipient=mask_email(address), ok=False, reason=_describe(code, reply)
-                    )
-                )
-        if not accepted:
-            smtp.rset()
-            return refused
-    except smtplib.SMTPServerDisconnected as exc:
-        raise NotSent(
-            f"the server closed the connection before the message was sent: {exc}"
-        ) from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise _before_data(exc, "the server") from exc
-    try:
-        code, reply = smtp.data(message.as_bytes(policy=POLICY))
-    except smtplib.SMTPDataError as exc:
-        raise _for_code(exc.smtp_code, exc.smtp_error, "refused the message") from exc
-    except (smtplib.SMTPServerDisconnected, OSError) as exc:
-        raise Ambiguous(
-            f"the connection was lost after the message was sent ({exc}); it may have been "
-            "delivered, and a resent copy carries the same Message-ID"
-        ) from exc
-    if code != 250:  # smtplib.data() returns the final reply without checking it
-        raise _for_code(code, reply, "refused the message")
-    queued = reply.decode("utf-8", "replace")
-    return [
-        *refused,
-        *(
-            RecipientResult(recipient=mask_email(a), ok=True, platform_id=queued[:200])
-            for a in accepted
-        ),
-    ]
-
-
-def _describe(code: int, reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return f"{code} {' '.join(text.split())}"[:300]
-
-
-def _for_code(code: int, reply: bytes | str, what: str) -> DeliveryError:
-    """4xx is "try later", 5xx is "no"; 535 is a rejected password."""
-    text = f"SMTP {what}: {_describe(code, reply)}"
-    if code in (530, 534, 535):
-        return AuthFailed(text, platform_code=code)
-    if 400 <= code < 500:
-        return Transient(text, platform_code=code)
-    return Permanent(text, platform_code=code)
-
-
-def _before_data(exc: Exception, host: str) -> DeliveryError:
-    """Anything that fails before DATA never delivered the message."""
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return _for_code(exc.smtp_code, exc.smtp_error, "rejected the login")
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return Permanent(f"{host} does not support this: {exc}; check security and username")
-    if isinstance(exc, smtplib.SMTPConnectError):
-        return NotSent(f"{host} refused the session: {_describe(exc.smtp_code, exc.smtp_error)}")
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return _for_code(exc.smtp_code, exc.smtp_error, "answered")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return Permanent(
-            f"the TLS certificate of {host} failed verification ({exc.verify_message}); "
-            "fix the server's certificate or set ca_file to your private CA"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return NotSent(f"TLS with {host} failed: {exc.reason or exc}")
-    if isinstance(exc, smtplib.SMTPServerDisconnected):  # smtplib's word for reply timeouts too
-        return NotSent(f"{host} was lost before the message was sent: {exc}")
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return NotSent(f"timed out talking to {host} before the message was sent")
-    if isinstance(exc, OSError):
-        return NotSent(f"could not connect to {host}: {exc.strerror or exc}")
-    return Permanent(f"SMTP with {host} failed: {exc}")
-
-
-def _all_refused(reasons: str, results: list[RecipientResult]) -> DeliveryError:
-    codes = [int(r.reason[:3]) for r in results if r.reason and r.reason[:3].isdigit()]
-    detail = {"recipients": [attrs.asdict(r) for r in results]}
-    if codes and all(400 <= c < 500 for c in codes):
-        return Transient(f"every recipient was refused for now: {reasons}", detail=detail)
-    return Permanent(f"every recipient was refused: {reasons}", detail=detail)
 
 
 def _read_csv(path: Path) -> Iterator[str]:

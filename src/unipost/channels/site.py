@@ -12,26 +12,19 @@ feeds. Every file is written to a temporary file and moved into place with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import email.utils
 import hashlib
 import html
 import json
 import mimetypes
-import os
-import re
-import shutil
-import sys
 import tempfile
-import threading
-import unicodedata
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 from markupsafe import Markup
@@ -49,9 +42,19 @@ from unipost.channel import (
     Prepared,
     Receipt,
 )
+from unipost.channels._files import (
+    copy_file,
+    directory_lock,
+    guarded,
+    safe_filename,
+    slugify,
+    unique_slug,
+    write_bytes,
+    write_text,
+)
 from unipost.channels._html import paragraphs
 from unipost.channels._theme import DEFAULT_THEME, TEMPLATES, Theme
-from unipost.errors import ConfigurationError, Permanent, Transient
+from unipost.errors import ConfigurationError, Permanent
 from unipost.hookspecs import hookimpl
 from unipost.models import Media
 
@@ -72,12 +75,8 @@ _ATOM_NS = "http://www.w3.org/2005/Atom"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _HEADLINE_LENGTH = 80
 _SUMMARY_LENGTH = 200
-_SLUG_LENGTH = 60
 _LOGO_TYPES = WEB_MEDIA_TYPES | {"image/svg+xml"}
 _LINK_SCHEMES = ("http", "https", "mailto", "tel")
-
-_locks_guard = threading.Lock()
-_locks: dict[Path, threading.Lock] = {}
 
 
 def _check_base_url(_instance: Any, _attribute: Any, value: str | None) -> None:
@@ -146,6 +145,7 @@ class SiteChannel(Channel):
         media_types=WEB_MEDIA_TYPES,
         title=True,
         idempotency=Idempotency.CLIENT_ID | Idempotency.LOOKUP,
+        health_check=True,
     )
 
     directory: str = "site"
@@ -202,6 +202,7 @@ class SiteChannel(Channel):
 
     async def deliver(self, prepared: Prepared, ctx: Context) -> Receipt:
         """File I/O runs in a worker thread so the event loop keeps serving other channels."""
+        ctx.applying()
         return await asyncio.to_thread(self._publish, prepared, ctx.delivery_key)
 
     async def lookup(self, prepared: Prepared, ctx: Context) -> LookupResult:
@@ -212,7 +213,7 @@ class SiteChannel(Channel):
         return await asyncio.to_thread(self._check)
 
     def _check(self) -> str:
-        with _guarded():
+        with guarded():
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".check-"):
                 pass
@@ -234,7 +235,7 @@ class SiteChannel(Channel):
         return "; ".join(notes)
 
     def _lookup(self, post_id: str, key: str) -> LookupResult:
-        with _guarded():
+        with guarded():
             item = self._load()["items"].get(post_id)
         if item is None or key not in item["deliveries"]:
             return Absent()
@@ -242,7 +243,7 @@ class SiteChannel(Channel):
 
     def _publish(self, prepared: Prepared, key: str) -> Receipt:
         post = prepared.post
-        with _guarded(), _directory_lock(self.root):
+        with guarded(), directory_lock(self.root):
             store = self._load()
             items: dict[str, dict[str, Any]] = store["items"]
             now = _timestamp()
@@ -251,12 +252,12 @@ class SiteChannel(Channel):
                 # An older revision retried after a newer one landed: never roll the page back.
                 item = dict(old, deliveries=[*old["deliveries"], key])
                 items[post.id] = item
-                _write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
+                write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
                 return self._receipt(item)
             headline = _headline(prepared)
             if old is None:
                 store["seq"] += 1
-                slug = _unique_slug(_slugify(headline), post.id, items)
+                slug = unique_slug(slugify(headline), post.id, items)
                 item = {
                     "seq": store["seq"],
                     "slug": slug,
@@ -279,7 +280,7 @@ class SiteChannel(Channel):
                 item["deliveries"] = [*item["deliveries"], key]
             item["media"] = self._copy_media(item["slug"], post.media)
             items[post.id] = item
-            _write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
+            write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
             self._render_site(store, item)
             self._render_feeds(items, store)
         return self._receipt(item)
@@ -329,11 +330,11 @@ class SiteChannel(Channel):
             if item.path is None and item.data is None:
                 record["url"] = item.url
             else:
-                filename = f"{number}-{_safe_filename(item.filename or 'media', item.mime_type)}"
+                filename = f"{number}-{safe_filename(item.filename or 'media', item.mime_type)}"
                 if item.path is not None:
-                    _copy_file(item.path, folder / filename)
+                    copy_file(item.path, folder / filename)
                 else:
-                    _write_bytes(folder / filename, item.read())
+                    write_bytes(folder / filename, item.read())
                 record["file"] = filename
                 kept.add(filename)
             records.append(record)
@@ -446,13 +447,13 @@ class SiteChannel(Channel):
         restyle = store.get("look") != look
         newest = self._newest(items)
         for item in newest if restyle or changed is None else [changed]:
-            _write_text(
+            write_text(
                 self.root / "posts" / item["slug"] / "index.html", self._render_page(theme, item)
             )
         if restyle:
             if self._local_logo is not None:
-                _copy_file(self._local_logo, self.root / ("logo" + self._local_logo.suffix.lower()))
-            _write_text(self.root / "style.css", theme.render("style.css"))
+                copy_file(self._local_logo, self.root / ("logo" + self._local_logo.suffix.lower()))
+            write_text(self.root / "style.css", theme.render("style.css"))
         logo = self._logo("")
         page = {
             "title": self.title
@@ -479,13 +480,13 @@ class SiteChannel(Channel):
             }
             for item in newest
         ]
-        _write_text(
+        write_text(
             self.root / "index.html",
             theme.render("index.html", site=self._site_context(""), page=page, posts=posts),
         )
         if restyle:  # recorded only once every page has the new look
             store["look"] = look
-            _write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
+            write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
 
     def _render_page(self, theme: Theme, item: Mapping[str, Any]) -> str:
         heading, body, hidden = _split_heading(item)
@@ -525,9 +526,9 @@ class SiteChannel(Channel):
     ) -> None:
         newest = self._newest(items)[: self.max_items]
         updated = max((item["modified"] for item in newest), default=_timestamp())
-        _write_text(self.root / FEEDS["json"], self._json_feed(newest))
-        _write_bytes(self.root / FEEDS["atom"], self._atom_feed(newest, updated, store))
-        _write_bytes(self.root / FEEDS["rss"], self._rss_feed(newest, updated))
+        write_text(self.root / FEEDS["json"], self._json_feed(newest))
+        write_bytes(self.root / FEEDS["atom"], self._atom_feed(newest, updated, store))
+        write_bytes(self.root / FEEDS["rss"], self._rss_feed(newest, updated))
 
     def _json_feed(self, items: list[Mapping[str, Any]]) -> str:
         feed: dict[str, Any] = {
@@ -665,64 +666,6 @@ class SiteChannel(Channel):
 # -- helpers -------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _guarded() -> Iterator[None]:
-    """File-system failures become delivery errors the dispatcher understands."""
-    try:
-        yield
-    except PermissionError as exc:
-        raise Permanent(f"cannot write the site: {exc}; fix the directory's permissions") from exc
-    except OSError as exc:
-        raise Transient(f"cannot write the site: {exc}") from exc
-
-
-@contextlib.contextmanager
-def _directory_lock(root: Path) -> Iterator[None]:
-    """One writer per site directory: threads share a lock, processes a lock file."""
-    root.mkdir(parents=True, exist_ok=True)
-    key = root.resolve()
-    with _locks_guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock, open(key / ".lock", "a+b") as handle:
-        if sys.platform != "win32":
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        yield
-
-
-def _atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp, 0o644)  # mkstemp makes 0600; a web server must be able to read the site
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    _atomic(path, lambda file: file.write(data))
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
-
-
-def _copy_file(source: Path, dest: Path) -> None:
-    def copy(file: IO[bytes]) -> None:
-        with source.open("rb") as original:
-            shutil.copyfileobj(original, file)
-
-    _atomic(dest, copy)
-
-
 def _xml_bytes(root: ET.Element) -> bytes:
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body + b"\n"
@@ -818,29 +761,6 @@ def _headline(prepared: Prepared) -> str:
     if not first:
         return "Post"
     return textmod.truncate(first, _HEADLINE_LENGTH, textmod.TextUnit.GRAPHEMES)
-
-
-def _slugify(value: str) -> str:
-    joined = value.replace("'", "").replace("\u2019", "")  # "we're" is one word: "were"
-    ascii_text = unicodedata.normalize("NFKD", joined).encode("ascii", "ignore").decode()
-    words = re.findall(r"[a-z0-9]+", ascii_text.lower())[:8]
-    slug = "-".join(words)[:_SLUG_LENGTH].strip("-")
-    return slug or "post"
-
-
-def _unique_slug(slug: str, key: str, items: Mapping[str, Mapping[str, Any]]) -> str:
-    taken = {item["slug"] for other, item in items.items() if other != key}
-    if slug not in taken:
-        return slug
-    return f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-
-
-def _safe_filename(name: str, mime_type: str) -> str:
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, mime_type.rsplit("/", 1)[-1]
-    clean = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] or "media"
-    return f"{clean}.{re.sub(r'[^A-Za-z0-9]', '', ext)[:8] or 'bin'}"
 
 
 @hookimpl

@@ -82,6 +82,7 @@ class WebhookChannel(Channel):
         media_types=WEB_MEDIA_TYPES,
         title=True,
         idempotency=Idempotency.KEY,
+        health_check=True,
     )
 
     #: The endpoint; a secret, because webhook URLs often carry their own token.
@@ -180,14 +181,14 @@ class WebhookChannel(Channel):
                 url = link
         return Receipt(platform_id=platform_id, url=url, extra={"webhook_id": message_id})
 
-    def classify(self, response: httpx.Response) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         if response.status_code == 410:
             return Permanent(
                 f"the endpoint is gone (HTTP 410): the receiver disabled this webhook; "
                 f"remove or replace channels.{self.id}.url",
                 status=410,
             )
-        return error_for_status(response)
+        return error_for_status(response, now=now)
 
 
 @hookimpl

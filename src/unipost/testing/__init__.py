@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from unipost.clock import SystemClock
-from unipost.dispatcher import set_default_clock
+from unipost.clock import SystemClock, set_default_clock
 from unipost.testing._drive import adeliver, check, deliver, lookup, make_context
 from unipost.testing.clock import VirtualClock
 from unipost.testing.fake import EventRecorder, FakeChannel, FakeServer, fake_channel, png

@@ -7,10 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import httpx
-
 from unipost._http import HttpPool
 from unipost.channel import Channel, Context, LookupResult, Prepared, Receipt
+from unipost.flow import http_step
 from unipost.models import Post
 
 __all__ = ["adeliver", "check", "deliver", "lookup", "make_context"]
@@ -31,21 +30,19 @@ def make_context(
     post_id: str = "post-1",
     timeout: float = 30.0,
     sleep: Callable[[float], Awaitable[None]] = _no_sleep,
+    first_attempt_at: float | None = None,
 ) -> Context:
     """A :class:`Context` whose requests go through ``pool`` (pytest-httpx sees them)."""
     deadline = time.time() + timeout
-
-    async def send(request: httpx.Request) -> httpx.Response:
-        return await pool.send(channel, request, remaining=deadline - time.time())
-
     return Context(
         delivery_key=delivery_key,
         attempt=attempt,
         post_id=post_id,
         now=time.time,
         deadline=deadline,
-        send=send,
+        send=http_step(pool, channel, deadline=deadline, now=time.time),
         sleep=sleep,
+        first_attempt_at=first_attempt_at if first_attempt_at is not None else time.time() - 60.0,
     )
 
 

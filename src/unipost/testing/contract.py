@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -34,15 +35,16 @@ import attrs
 import pytest
 
 from unipost import errors
-from unipost.channel import Capabilities, Channel, Overflow
+from unipost.channel import Capabilities, Channel, Idempotency, Overflow
 from unipost.dispatcher import Dispatcher
-from unipost.models import Post
+from unipost.models import Media, Post
 from unipost.outbox import MemoryStore
 from unipost.plugins import PluginHost
 from unipost.redact import redact
 from unipost.report import Report
 from unipost.testing._drive import deliver
 from unipost.testing.clock import VirtualClock
+from unipost.testing.fake import png
 
 __all__ = ["ChannelContract"]
 
@@ -52,6 +54,21 @@ _FAILURES: tuple[tuple[int, dict[str, str], type[errors.DeliveryError]], ...] = 
     (401, {}, errors.AuthFailed),
     (400, {}, errors.Permanent),
 )
+
+
+_KEY = "up1-contractkey00000000000000000000"
+
+
+_OTHER_KEY = "up1-anotherkey0000000000000000000"
+
+
+def _tokens(requests: list[Any]) -> set[bytes]:
+    """Every run of 8+ id-like characters in the requests (URL, headers, body)."""
+    found: set[bytes] = set()
+    for request in requests:
+        wire = f"{request.url} {dict(request.headers)}".encode() + bytes(request.content)
+        found.update(re.findall(rb"[A-Za-z0-9_-]{8,}", wire))
+    return found
 
 
 async def _apublish_and_close(dispatcher: Dispatcher, post: Post, channel_id: str) -> Report:
@@ -79,6 +96,8 @@ class ChannelContract:
                 "test_status_maps_to_class",
                 "test_timeout_after_send_is_not_a_success",
                 "test_dispatcher_retries_a_503",
+                "test_errors_carry_no_secret",
+                "test_create_carries_the_delivery_key",
             ):
                 setattr(cls, name, None)  # HTTP-only tests do not apply to file/SMTP channels
 
@@ -120,14 +139,17 @@ class ChannelContract:
         )
 
     def test_capabilities_are_valid(self) -> None:
-        """``capabilities`` must be a Capabilities with a counting unit when there is a limit."""
-        caps = self.channel_class.capabilities
-        assert isinstance(caps, Capabilities), "declare capabilities = Capabilities(...)"
-        assert isinstance(self.channel_class.name, str)
-        assert self.channel_class.name.replace("-", "").replace("_", "").isalnum()
-        if caps.text_limit is not None:
-            assert caps.text_unit is not None
+        """``capabilities`` (read on the instance, as the dispatcher does) must be a
+        Capabilities; the type name is lowercase letters, digits and dashes; the failure
+        domain is a non-empty string."""
         channel = self.make_channel()
+        caps = channel.capabilities
+        assert isinstance(caps, Capabilities), "declare capabilities = Capabilities(...)"
+        name = self.channel_class.name
+        assert name == name.lower(), f"name {name!r}: lowercase, e.g. 'mastodon'"
+        assert name.replace("-", "").replace("_", "").isalnum(), (
+            f"name {name!r}: letters, digits, -"
+        )
         assert channel.failure_domain, "failure_domain must be a non-empty string"
 
     def test_secrets_stay_out_of_repr_and_errors(self) -> None:
@@ -140,8 +162,8 @@ class ChannelContract:
 
     def test_overlong_text_is_adapted_or_rejected(self) -> None:
         """Text over the limit must be adapted (truncated/split, with a Change) or rejected."""
-        caps = self.channel_class.capabilities
         channel = self.make_channel()
+        caps = channel.capabilities
         if caps.text_limit is None:
             prepared = channel.prepare(attrs.evolve(self.sample_post, text="word " * 2000))
             assert prepared.parts, "prepare() must return the text"
@@ -191,6 +213,45 @@ class ChannelContract:
         self.arrange_timeout(httpx_mock)
         with pytest.raises((errors.Ambiguous, errors.Transient, errors.NotSent)):
             deliver(self.make_channel(), self.sample_post)
+
+    def test_errors_carry_no_secret(self, httpx_mock: Any) -> None:
+        """A classified error (its message and its ``detail``) must not carry a secret."""
+        self.arrange_failure(httpx_mock, 400, {}, self.error_body)
+        with pytest.raises(errors.DeliveryError) as caught:
+            deliver(self.make_channel(), self.sample_post)
+        shown = f"{caught.value} {caught.value.detail!r} {caught.value.platform_code}"
+        for value in self.secrets:
+            assert value not in shown, "never put a token into an error's message or detail"
+
+    def test_create_carries_the_delivery_key(self, httpx_mock: Any) -> None:
+        """A channel declaring KEY or CLIENT_ID idempotency must send ``ctx.delivery_key`` (or
+        an id derived from it) with the create, the same on every attempt: otherwise a retry
+        after a lost answer posts twice."""
+        ways = self.make_channel().capabilities.idempotency
+        if Idempotency.KEY not in ways and Idempotency.CLIENT_ID not in ways:
+            return  # nothing promised: reconciliation (LOOKUP) or a person settles doubts
+        seen = []
+        for key in (_KEY, _KEY, _OTHER_KEY):
+            before = len(httpx_mock.get_requests())
+            self.arrange_success(httpx_mock)
+            deliver(self.make_channel(), self.sample_post, delivery_key=key)
+            seen.append(_tokens(httpx_mock.get_requests()[before:]))
+        first, again, other = seen
+        assert (first & again) - other, (
+            "nothing in the requests depends on the delivery key: send it as the idempotency "
+            "key (or derive the platform's client id from it), the same on every attempt"
+        )
+
+    def test_bad_media_is_refused_before_sending(self, httpx_mock: Any) -> None:
+        """Media the channel cannot take is refused by ``prepare`` (ContentRejected), before
+        any request: never sent and then rejected by the platform, half-published."""
+        channel = self.make_channel()
+        caps = channel.capabilities
+        image = Media.from_bytes(png(), filename="one-too-many.png", alt="a test image")
+        post = attrs.evolve(self.sample_post, media=(image,) * (caps.max_media + 1))
+        with pytest.raises(errors.ContentRejected):
+            deliver(channel, post)
+        assert httpx_mock.get_requests() == [], "a request left before the post was validated"
 
     def test_no_secret_in_logs(self, httpx_mock: Any, caplog: pytest.LogCaptureFixture) -> None:
         """Nothing the channel logs may contain a secret."""

@@ -194,8 +194,8 @@ def fake_channel(
         return FakeChannel(id=channel_id, **kwargs)
     base: type[FakeChannel] = _HealthChecked if health_check else FakeChannel
     namespace: dict[str, Any] = {"__slots__": ()}
-    if capabilities is not None:
-        namespace["capabilities"] = capabilities
+    caps = capabilities if capabilities is not None else base.capabilities
+    namespace["capabilities"] = attrs.evolve(caps, health_check=health_check)
     subclass = type(f"Fake_{channel_id}", (base,), namespace)
     return subclass(id=channel_id, **kwargs)  # type: ignore[no-any-return]
 

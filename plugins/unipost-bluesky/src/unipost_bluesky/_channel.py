@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,28 +16,38 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
+    Ambiguous,
+    AuthFailed,
     Capabilities,
     Change,
     Channel,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
     Limit,
     LookupResult,
+    Media,
     Overflow,
+    Permanent,
+    Post,
     Prepared,
+    RateLimited,
     Receipt,
+    TextUnit,
+    Transient,
     Unknown,
+    error_for_status,
+    json_object,
+    register_secret,
+    require,
+    seconds_until,
     secret,
+    truncate,
 )
-from unipost.classify import error_for_status, json_object
-from unipost.errors import Ambiguous, AuthFailed, DeliveryError, Permanent, RateLimited, Transient
-from unipost.models import Media, Post
-from unipost.redact import register_secret
 from unipost_bluesky._richtext import Mention, facets_for, mention_facet, mentions_in
 
 __all__ = ["BlueskyChannel", "tid_for"]
@@ -75,8 +84,8 @@ def tid_for(delivery_key: str, part: int = 0) -> str:
 
 CAPABILITIES = Capabilities(
     text_limit=300,
-    text_unit=textmod.TextUnit.GRAPHEMES,
-    extra_limits=((3000, textmod.TextUnit.UTF8_BYTES),),
+    text_unit=TextUnit.GRAPHEMES,
+    extra_limits=((3000, TextUnit.UTF8_BYTES),),
     overflow=Overflow.SPLIT,
     threads=True,
     max_media=4,
@@ -86,6 +95,7 @@ CAPABILITIES = Capabilities(
     hashtags=True,
     idempotency=Idempotency.CLIENT_ID | Idempotency.LOOKUP,
     limits=(Limit(rate=1666, per=3600.0, name="creates"),),  # 5,000 points/h, 3 per create
+    health_check=True,  # getSession with the kept session: a read
 )
 
 
@@ -199,7 +209,7 @@ class BlueskyChannel(Channel):
         card = {
             "uri": post.link,
             "title": post.title or urlsplit(post.link).hostname or post.link,
-            "description": textmod.truncate(post.text, 300, textmod.TextUnit.GRAPHEMES)
+            "description": truncate(post.text, 300, TextUnit.GRAPHEMES)
             if post.title and post.text
             else "",
         }
@@ -285,7 +295,6 @@ class BlueskyChannel(Channel):
             self._xrpc("com.atproto.server.createSession"),
             json={"identifier": self.handle, "password": self.app_password},
         )
-        assert response is not None
         self._session.update(json_object(response))
         return self._session
 
@@ -306,7 +315,6 @@ class BlueskyChannel(Channel):
             except AuthFailed:
                 self._session.access = self._session.refresh = None
             else:
-                assert response is not None
                 self._session.update(json_object(response))
                 return self._session
         return (yield from self._login_flow())
@@ -321,7 +329,6 @@ class BlueskyChannel(Channel):
                 raise
             session = yield from self._renew_flow()
             response = yield build(session.access)
-        assert response is not None
         return response
 
     # -- delivery --------------------------------------------------------
@@ -335,7 +342,9 @@ class BlueskyChannel(Channel):
             blob = yield from self._upload_flow(item)
             blobs.append(blob)
         created_at = (
-            dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            dt.datetime.fromtimestamp(ctx.now(), dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
         )
         thread: list[Mapping[str, str]] = []
         for index in range(len(prepared.parts)):
@@ -377,7 +386,6 @@ class BlueskyChannel(Channel):
                 )
             except Permanent:
                 continue
-            assert response is not None
             did = json_object(response).get("did")
             if isinstance(did, str):
                 dids[handle] = did
@@ -418,7 +426,11 @@ class BlueskyChannel(Channel):
                 raise error from None
             return existing
         answer = json_object(response)
-        return {"uri": str(answer["uri"]), "cid": str(answer["cid"])}
+        what = "createRecord"
+        return {
+            "uri": str(require(answer, "uri", what=what)),
+            "cid": str(require(answer, "cid", what=what)),
+        }
 
     def _get_record_flow(self, repo: str, rkey: str) -> Flow[dict[str, str] | None]:
         try:
@@ -431,7 +443,6 @@ class BlueskyChannel(Channel):
             if error.platform_code in _NOT_FOUND or error.status == 404:
                 return None
             raise
-        assert response is not None
         record = json_object(response)
         return {"uri": str(record["uri"]), "cid": str(record["cid"])}
 
@@ -465,9 +476,7 @@ class BlueskyChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """XRPC error bodies by name: ExpiredToken comes as a 400; 429 uses RateLimit-Reset."""
         if response.status_code < 400:
             return None
@@ -481,5 +490,5 @@ class BlueskyChannel(Channel):
         if isinstance(error, RateLimited) and error.retry_after is None:
             reset = response.headers.get("ratelimit-reset")
             if reset is not None and reset.strip().isdigit():
-                error.retry_after = max(0.0, int(reset) - now())
+                error.retry_after = seconds_until(int(reset), now)
         return error

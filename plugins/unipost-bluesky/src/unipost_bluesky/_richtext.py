@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import regex
 
-from unipost import text as textmod
+from unipost.plugin import find_urls, graphemes
 
 __all__ = ["Mention", "facets_for", "link_facet", "mention_facet", "mentions_in", "tag_facet"]
 
@@ -61,7 +61,7 @@ def _inside(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
 
 def facets_for(text: str) -> list[dict[str, Any]]:
     """Link and hashtag facets of ``text``, in order of position."""
-    urls = textmod.find_urls(text)
+    urls = find_urls(text)
     facets = []
     for start, end in urls:
         url = text[start:end]
@@ -73,7 +73,7 @@ def facets_for(text: str) -> list[dict[str, Any]]:
         end = match.start(1) + len(tag)
         if not tag or tag.isdigit() or _inside(start, end, urls):
             continue
-        if len(textmod.graphemes(tag)) > _MAX_TAG_GRAPHEMES:
+        if len(graphemes(tag)) > _MAX_TAG_GRAPHEMES:
             continue
         facets.append(tag_facet(_bytes(text, start), _bytes(text, end), tag))
     facets.sort(key=lambda facet: int(facet["index"]["byteStart"]))
@@ -82,7 +82,7 @@ def facets_for(text: str) -> list[dict[str, Any]]:
 
 def mentions_in(text: str) -> list[Mention]:
     """The ``@handle.domain`` mentions of ``text`` (not e-mail addresses, not inside URLs)."""
-    urls = textmod.find_urls(text)
+    urls = find_urls(text)
     found = []
     for match in _HANDLE.finditer(text):
         if _inside(match.start(), match.end(), urls):

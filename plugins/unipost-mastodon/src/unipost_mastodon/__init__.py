@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import unipost
+from unipost.plugin import hookimpl
 from unipost_mastodon._channel import DEFAULT_CAPABILITIES, InstanceLimits, MastodonChannel
 
 if TYPE_CHECKING:
-    from unipost.plugins import Register
+    from unipost.plugin import Register
 
 __all__ = ["DEFAULT_CAPABILITIES", "InstanceLimits", "MastodonChannel", "unipost_register_channels"]
 
 
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(MastodonChannel)

@@ -9,32 +9,41 @@ anything, text or media the real instance would reject.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, overload
 from urllib.parse import urlsplit
 
 import attrs
 import httpx
 
-from unipost import text as textmod
-from unipost.channel import (
+from unipost.plugin import (
+    Ambiguous,
     Capabilities,
     Change,
     Channel,
+    ContentRejected,
     Context,
+    DeliveryError,
     Flow,
     Idempotency,
     Limit,
+    Media,
     Overflow,
     Pause,
+    Permanent,
+    Post,
     Prepared,
+    RateLimited,
     Receipt,
+    TextUnit,
+    Transient,
+    count,
+    error_for_status,
+    graphemes,
+    json_object,
+    seconds_until,
     secret,
 )
-from unipost.classify import error_for_status, json_object
-from unipost.errors import ContentRejected, DeliveryError, Permanent, RateLimited, Transient
-from unipost.models import Media, Post
 
 __all__ = ["MastodonChannel"]
 
@@ -60,7 +69,7 @@ POLL_DELAYS = (1.0, 1.0, 2.0, 3.0, 5.0, 5.0, 8.0, 10.0, 10.0, 15.0, 20.0, 20.0)
 def _capabilities(max_characters: int, max_media: int, url_length: int) -> Capabilities:
     return Capabilities(
         text_limit=max_characters,
-        text_unit=textmod.TextUnit.GRAPHEMES,
+        text_unit=TextUnit.GRAPHEMES,
         url_length=url_length,
         overflow=Overflow.SPLIT,
         threads=True,
@@ -72,6 +81,7 @@ def _capabilities(max_characters: int, max_media: int, url_length: int) -> Capab
         idempotency=Idempotency.KEY,
         idempotency_window=3600.0,
         limits=(Limit(rate=300, per=300.0),),
+        health_check=True,
     )
 
 
@@ -135,7 +145,7 @@ def _parse_reset(value: str | None, now: float) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return max(0.0, moment.timestamp() - now)
+    return seconds_until(moment.timestamp(), now)
 
 
 def _error_text(response: httpx.Response) -> str | None:
@@ -189,7 +199,7 @@ class MastodonChannel(Channel):
 
     @staticmethod
     def _count(text: str, url_length: int) -> int:
-        return textmod.count(text, textmod.TextUnit.GRAPHEMES, url_length=url_length)
+        return count(text, TextUnit.GRAPHEMES, url_length=url_length)
 
     # -- rendering -------------------------------------------------------
 
@@ -203,7 +213,7 @@ class MastodonChannel(Channel):
                     f"{item.size} bytes, Mastodon takes images up to {IMAGE_BYTES}",
                     "resize or compress the image",
                 )
-            if item.alt and len(textmod.graphemes(item.alt)) > ALT_TEXT_LIMIT:
+            if item.alt and len(graphemes(item.alt)) > ALT_TEXT_LIMIT:
                 raise ContentRejected(
                     f"{self.id}.media[{index}].alt",
                     f"alt text over {ALT_TEXT_LIMIT} characters",
@@ -287,11 +297,10 @@ class MastodonChannel(Channel):
             body = self.status_body(prepared, index, media_ids if index == 0 else [], reply_to)
             key = ctx.delivery_key if index == 0 else f"{ctx.delivery_key}.{index}"
             response = yield self.status_request(body, key)
-            assert response is not None
             status = json_object(response)
             if not status.get("id"):
-                raise Permanent(
-                    f"{self.failure_domain} answered a status without an id",
+                raise Ambiguous(
+                    f"{self.failure_domain} answered a status without an id (it may exist)",
                     status=response.status_code,
                 )
             statuses.append(status)
@@ -317,7 +326,6 @@ class MastodonChannel(Channel):
                 raise
             cache.fetched = True  # an older or non-Mastodon server: rely on the settings
             return None
-        assert response is not None
         cache.limits = _read_limits(response)
         cache.fetched = True
         return cache.limits
@@ -344,15 +352,12 @@ class MastodonChannel(Channel):
     def _upload_flow(self, media: Media) -> Flow[str]:
         """Upload one file; on 202 poll until the instance has processed it (``url`` set)."""
         response = yield self.media_request(media)
-        assert response is not None
         attachment = json_object(response)
         media_id = str(attachment["id"])
         for delay in POLL_DELAYS:
             if attachment.get("url"):
                 return media_id
-            yield Pause(delay)
-            response = yield self._get(f"/api/v1/media/{media_id}")
-            assert response is not None
+            response = yield Pause(delay, then=self._get(f"/api/v1/media/{media_id}"))
             attachment = json_object(response)
         if attachment.get("url"):
             return media_id
@@ -363,7 +368,6 @@ class MastodonChannel(Channel):
     def check_flow(self, ctx: Context) -> Flow[str]:
         """Who the token belongs to, and the instance's limits against the configured ones."""
         response = yield self._get("/api/v1/accounts/verify_credentials")
-        assert response is not None
         account = json_object(response)
         who = f"@{account.get('acct') or account.get('username')} on {self.failure_domain}"
         limits = yield from self._limits_flow()
@@ -395,15 +399,13 @@ class MastodonChannel(Channel):
 
     # -- errors ------------------------------------------------------------
 
-    def classify(
-        self, response: httpx.Response, *, now: Callable[[], float] = time.time
-    ) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """Mastodon's ``{"error": ...}`` message, by status; 429 waits until X-RateLimit-Reset."""
         if response.status_code < 400:
             return None
         error = error_for_status(response, message=_error_text(response))
         if isinstance(error, RateLimited) and error.retry_after is None:
-            error.retry_after = _parse_reset(response.headers.get("x-ratelimit-reset"), now())
+            error.retry_after = _parse_reset(response.headers.get("x-ratelimit-reset"), now)
         return error
 
 

@@ -4,40 +4,40 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import httpx
 
-from unipost import hookimpl
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
     Capabilities,
     Change,
     Context,
+    DeliveryError,
     Flow,
     Found,
     Idempotency,
+    InvalidMedia,
     LookupResult,
+    Media,
+    Permanent,
+    Post,
     Prepared,
     Receipt,
+    Register,
+    TextUnit,
     Unknown,
+    hookimpl,
+    json_body,
 )
-from unipost.errors import DeliveryError, InvalidMedia, Permanent
-from unipost.models import Media, Post
-from unipost.text import TextUnit
 from unipost_meta.graph import (
     GraphChannel,
-    body_of,
     created_id,
-    expect,
     lookup_since,
     numeric_id,
-    recent_match,
+    search_recent,
 )
-
-if TYPE_CHECKING:
-    from unipost.plugins import Register
 
 __all__ = ["FacebookChannel", "unipost_register_channels"]
 
@@ -69,6 +69,7 @@ class FacebookChannel(GraphChannel):
         link_cards=True,
         hashtags=True,
         idempotency=Idempotency.LOOKUP,
+        health_check=True,
     )
     permissions: ClassVar[tuple[str, ...]] = ("pages_manage_posts", "pages_read_engagement")
 
@@ -125,11 +126,11 @@ class FacebookChannel(GraphChannel):
         message = prepared.text or None
         if not post.media:
             data = {"message": message, "link": post.link, **timing}
-            response = yield from expect(self.post(self.page_id, "feed", data=data))
+            response = yield (self.post(self.page_id, "feed", data=data))
             post_id = created_id(response, "Facebook post")
         elif len(post.media) == 1:
-            response = yield from expect(self._photo(post.media[0], message=message, extra=timing))
-            story = (body_of(response) or {}).get("post_id")
+            response = yield (self._photo(post.media[0], message=message, extra=timing))
+            story = json_body(response).get("post_id")
             post_id = str(story) if story else created_id(response, "Facebook photo")
         else:
             # Unpublished photos are invisible until attached, so uploading them is safe to repeat.
@@ -138,14 +139,14 @@ class FacebookChannel(GraphChannel):
             )
             photo_ids = []
             for item in post.media:
-                response = yield from expect(self._photo(item, message=None, extra=hold, safe=True))
+                response = yield (self._photo(item, message=None, extra=hold, safe=True))
                 photo_ids.append(created_id(response, "Facebook photo upload", visible=False))
             data = {
                 "message": message,
                 "attached_media": [{"media_fbid": photo_id} for photo_id in photo_ids],
                 **timing,
             }
-            response = yield from expect(self.post(self.page_id, "feed", data=data))
+            response = yield (self.post(self.page_id, "feed", data=data))
             post_id = created_id(response, "Facebook post")
         url = yield from self._permalink(post_id)
         extra = {"scheduled_publish_time": schedule} if schedule else {}
@@ -154,10 +155,10 @@ class FacebookChannel(GraphChannel):
     def _permalink(self, post_id: str) -> Flow[str]:
         """The canonical URL; once the create succeeded, a failed read must not fail delivery."""
         try:
-            response = yield from expect(self.get(post_id, params={"fields": "permalink_url"}))
+            response = yield (self.get(post_id, params={"fields": "permalink_url"}))
         except DeliveryError:
             return post_url(post_id)
-        link = (body_of(response) or {}).get("permalink_url")
+        link = json_body(response).get("permalink_url")
         return link if isinstance(link, str) and link else post_url(post_id)
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
@@ -165,14 +166,13 @@ class FacebookChannel(GraphChannel):
         if not prepared.text.strip():
             return Unknown("a Facebook post without text cannot be matched")
         edge = "scheduled_posts" if prepared.payload.get("scheduled_publish_time") else "posts"
-        fields = {"fields": "id,message,created_time,permalink_url", "limit": 25}
-        response = yield from expect(self.get(self.page_id, edge, params=fields))
-        match = recent_match(
-            (body_of(response) or {}).get("data"),
-            "message",
-            prepared.text,
-            since=lookup_since(prepared),
+        since = lookup_since(ctx)
+        fields = {"fields": "id,message,created_time,permalink_url", "limit": 100}
+        match = yield from search_recent(
+            self.get(self.page_id, edge, params=fields), "message", prepared.text, since=since
         )
+        if isinstance(match, Unknown):
+            return match
         if match is None:
             return Absent()
         post_id = str(match.get("id"))

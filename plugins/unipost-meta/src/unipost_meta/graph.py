@@ -15,43 +15,44 @@ import hashlib
 import hmac
 import json
 import re
-import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import attrs
 import httpx
 
-from unipost.channel import (
+from unipost.plugin import (
     Absent,
-    Change,
-    Channel,
-    Context,
-    Flow,
-    Found,
-    LookupResult,
-    Pause,
-    Prepared,
-    Receipt,
-    Unknown,
-    secret,
-)
-from unipost.classify import error_for_status, parse_retry_after, request_id
-from unipost.errors import (
     Ambiguous,
     AuthFailed,
+    Change,
+    Channel,
     ContentRejected,
+    Context,
     DeliveryError,
     DuplicateSignal,
     ErrorClass,
+    Flow,
     Forbidden,
+    Found,
+    LookupResult,
+    Media,
+    Pause,
     Permanent,
+    Post,
+    Prepared,
     QuotaExhausted,
     RateLimited,
+    Receipt,
     Transient,
+    Unknown,
+    error_for_status,
+    json_body,
+    parse_retry_after,
+    request_id,
+    secret,
 )
-from unipost.models import Media, Post
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -252,7 +253,7 @@ def _instagram_subcode(text: str) -> int | None:
     return int(match.group()) if match else None
 
 
-def error_for_graph(response: httpx.Response) -> DeliveryError | None:
+def error_for_graph(response: httpx.Response, *, now: float) -> DeliveryError | None:
     """Map a Graph response onto the shared classes, by error code, never by HTTP status alone.
 
     Graph answers some errors with HTTP 200 and others with 400 or 500 whatever
@@ -262,7 +263,7 @@ def error_for_graph(response: httpx.Response) -> DeliveryError | None:
     """
     error = GraphError.parse(response)
     if error is None:
-        return error_for_status(response)
+        return error_for_status(response, now=now)
     code, subcode = error.code, error.subcode
     message = error.message
     if error.user_message and error.user_message not in message:
@@ -290,9 +291,11 @@ def error_for_graph(response: httpx.Response) -> DeliveryError | None:
         why = _AUTH_SUBCODES.get(subcode or 0, "the token was rejected")
         return AuthFailed(f"{why}: {message} — create a new token", **common)
     if code in _RATE_CODES or (code is not None and code in _BUC_CODES):
-        wait = usage_wait(response.headers) or parse_retry_after(response.headers)
-        if wait is None and code == 131056:
-            wait = PAIR_RATE_WAIT
+        wait = usage_wait(response.headers) or parse_retry_after(response.headers, now=now)
+        if wait is None:
+            # No usage header at 100 % and no Retry-After: Meta's guidance is to stop and
+            # back off, not to retry soon, so the wait is a real one (#14.2).
+            wait = PAIR_RATE_WAIT if code == 131056 else THROTTLE_WAIT
         return RateLimited(message, retry_after=wait, **common)
     if code == 341:
         return QuotaExhausted(f"the app reached its Graph API limit: {message}", **common)
@@ -319,7 +322,7 @@ def error_for_graph(response: httpx.Response) -> DeliveryError | None:
         return Permanent(f"invalid parameter: {message}", **common)
     if error.is_transient:
         return Transient(message, **common)
-    fallback = error_for_status(response, message=message)
+    fallback = error_for_status(response, message=message, now=now)
     if fallback is None:  # an error body with HTTP 200: the platform refused
         return Permanent(message, **common)
     return make(
@@ -352,31 +355,11 @@ def check_base_url(_instance: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"{attribute.name} {value!r} is not an http(s) URL")
 
 
-def expect(
-    request: httpx.Request,
-) -> Generator[httpx.Request | Pause, httpx.Response | None, httpx.Response]:
-    """Yield ``request`` and return its response (``yield from expect(...)`` in a flow)."""
-    response = yield request
-    if response is None:
-        raise TypeError("the core answered a request with no response")
-    return response
-
-
-def body_of(response: httpx.Response) -> dict[str, Any] | None:
-    """The JSON object in a success body, or None when it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def created_id(
     response: httpx.Response, what: str, *, key: str = "id", visible: bool = True
 ) -> str:
     """The id of what a create made; a 2xx without one is Ambiguous when it may be visible."""
-    body = body_of(response)
-    value = body.get(key) if body else None
+    value = json_body(response).get(key)
     if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
         return str(value)
     text = f"{what}: HTTP {response.status_code} without an {key!r} in the answer"
@@ -404,31 +387,65 @@ def same_text(published: Any, expected: str) -> bool:
     return " ".join(published.split()) == " ".join(expected.split())
 
 
-def recent_match(
-    items: Any, text_field: str, expected: str, *, since: float
-) -> Mapping[str, Any] | None:
-    """The newest item created after ``since`` whose text is ``expected``."""
-    if not isinstance(items, list):
-        return None
-    best: tuple[float, Mapping[str, Any]] | None = None
-    for item in items:
-        if not isinstance(item, Mapping) or not same_text(item.get(text_field), expected):
-            continue
-        created = _timestamp(item.get("created_time") or item.get("timestamp"))
-        if created is None or created < since:
-            continue
-        if best is None or created > best[0]:
-            best = (created, item)
-    return None if best is None else best[1]
+#: Seconds of clock difference allowed between this machine and Meta's.
+CLOCK_SLACK = 120.0
+#: Pages of recent posts a lookup reads before it gives up with "unknown".
+LOOKUP_PAGES = 8
 
 
-def lookup_since(prepared: Prepared) -> float:
-    """Oldest creation time a delivery of ``prepared`` could have (its TTL, plus clock slack).
+def lookup_since(ctx: Context) -> float:
+    """The oldest creation time a post of this record can have: its first attempt.
 
-    Every attempt happens within the post's TTL after it was queued, so an
-    older post with the same text is an earlier, different publication.
+    An older post with the same text is an earlier publication (a business
+    posting "Open 9-5 today" every day), never this record's.
     """
-    return time.time() - prepared.post.ttl.total_seconds() - 300
+    return ctx.first_attempt_at - CLOCK_SLACK
+
+
+def search_recent(
+    first_page: httpx.Request, text_field: str, expected: str, *, since: float
+) -> Flow[Mapping[str, Any] | Unknown | None]:
+    """Page back through an account's posts (newest first) to ``since``.
+
+    Returns the newest item created since then with the ``expected`` text,
+    None when the listing reached back past ``since`` without one, and
+    :class:`Unknown` when it could not look that far (a proven absence is what
+    allows a resend, so running out of pages is never "absent").
+    """
+    request: httpx.Request | None = first_page
+    best: tuple[float, Mapping[str, Any]] | None = None
+    for _page in range(LOOKUP_PAGES):
+        if request is None:
+            return None if best is None else best[1]
+        response = yield request
+        body = json_body(response)
+        items = body.get("data")
+        if not isinstance(items, list):
+            return Unknown("Graph listed the account's posts without a data array")
+        reached = not items
+        for item in items:
+            if not isinstance(item, Mapping):
+                continue
+            created = _timestamp(item.get("created_time") or item.get("timestamp"))
+            if created is None:
+                continue
+            if created < since:
+                reached = True
+                continue
+            if same_text(item.get(text_field), expected) and (best is None or created > best[0]):
+                best = (created, item)
+        if reached:
+            return None if best is None else best[1]
+        paging = body.get("paging")
+        following = paging.get("next") if isinstance(paging, Mapping) else None
+        request = (
+            httpx.Request("GET", following, headers=first_page.headers)
+            if isinstance(following, str) and following
+            else None
+        )
+    if best is not None:
+        return best[1]
+    return Unknown(f"read {LOOKUP_PAGES} pages of recent posts without reaching the first attempt")
 
 
 @attrs.frozen(kw_only=True)
@@ -492,8 +509,8 @@ class GraphChannel(Channel):
             extensions=extensions,
         )
 
-    def classify(self, response: httpx.Response) -> DeliveryError | None:
-        return error_for_graph(response)
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
+        return error_for_graph(response, now=now)
 
     # -- check ---------------------------------------------------------------
 
@@ -506,17 +523,15 @@ class GraphChannel(Channel):
 
     def check_flow(self, ctx: Context) -> Flow[str]:
         """Verify the token on the account, then its permissions when Graph will say."""
-        response = yield from expect(self.identity_request())
-        described = self.describe_identity(body_of(response) or {})
+        response = yield (self.identity_request())
+        described = self.describe_identity(json_body(response))
         if not self.permissions:
             return described
         try:
-            response = yield from expect(
-                self.get("debug_token", params={"input_token": self.token})
-            )
+            response = yield (self.get("debug_token", params={"input_token": self.token}))
         except (Forbidden, Permanent) as error:
             return f"{described}; permissions not verified ({error.message})"
-        data = (body_of(response) or {}).get("data")
+        data = json_body(response).get("data")
         if not isinstance(data, Mapping):
             return f"{described}; permissions not verified (no data from debug_token)"
         if data.get("is_valid") is False:
@@ -531,7 +546,7 @@ class GraphChannel(Channel):
             )
         expires = _number(data.get("expires_at"))
         if expires > 0:
-            days = (expires - time.time()) / 86400
+            days = (expires - ctx.now()) / 86400
             return f"{described}; permissions ok; token expires in {max(days, 0):.0f} days"
         return f"{described}; permissions ok"
 
@@ -609,9 +624,10 @@ class ContainerChannel(GraphChannel):
         """
         started = ctx.now()
         delay = 1.0
+        step: httpx.Request | Pause = self.container_status(container_id)
         while True:
-            response = yield from expect(self.container_status(container_id))
-            body = body_of(response) or {}
+            response = yield step
+            body = json_body(response)
             status = body.get(self.status_field)
             if status in ("FINISHED", "PUBLISHED"):
                 return str(status)
@@ -633,14 +649,12 @@ class ContainerChannel(GraphChannel):
                     f"(status {status or 'unknown'})",
                     retry_after=30.0,
                 )
-            yield Pause(delay)
+            step = Pause(delay, then=self.container_status(container_id))
             delay = min(delay * 2, 30.0)
 
     def create_container(self, params: Mapping[str, Any]) -> Flow[str]:
         """Make one container; safe to repeat, since nothing is visible before publishing."""
-        response = yield from expect(
-            self.post(self.user_id, self.create_edge, data=params, safe=True)
-        )
+        response = yield (self.post(self.user_id, self.create_edge, data=params, safe=True))
         return created_id(response, f"{self.name} container", visible=False)
 
     def carousel(
@@ -674,68 +688,71 @@ class ContainerChannel(GraphChannel):
         publishing the same container again cannot post twice; PUBLISHED means
         it went out, and the new media is found among the account's recent ones.
         """
+        pause = 0.0
         for attempt in range(4):
+            request = self.post(self.user_id, self.publish_edge, data={"creation_id": container_id})
             try:
-                response = yield from expect(
-                    self.post(self.user_id, self.publish_edge, data={"creation_id": container_id})
-                )
+                response = yield (Pause(pause, then=request) if pause else request)
             except Transient as error:
                 if not error.detail.get("not_ready") or attempt == 3 or ctx.remaining() < 5:
                     raise
-                yield Pause(2.0 * (attempt + 1))
+                pause = 2.0 * (attempt + 1)
                 continue
             except Ambiguous as doubt:
                 if attempt > 0:
                     raise
                 status = yield from self._status_after_doubt(container_id)
                 if status == "PUBLISHED":
-                    found = yield from self.find_recent(prepared)
-                    if found is not None:
+                    found = yield from self.find_recent(prepared, ctx)
+                    if isinstance(found, str):
                         return found
                     raise doubt from None
                 if status != "FINISHED":
                     raise doubt from None
+                pause = 0.0
                 continue
             return created_id(response, f"{self.name} publish")
         raise Transient("the media did not become ready for publishing")  # pragma: no cover
 
     def _status_after_doubt(self, container_id: str) -> Flow[str | None]:
         try:
-            response = yield from expect(self.container_status(container_id))
+            response = yield (self.container_status(container_id))
         except DeliveryError:
             return None
-        status = (body_of(response) or {}).get(self.status_field)
+        status = json_body(response).get(self.status_field)
         return status if isinstance(status, str) else None
 
-    def find_recent(self, prepared: Prepared) -> Flow[str | None]:
-        """The id of a recent post of this account with ``prepared``'s text, if any."""
-        fields = f"id,{self.text_field},timestamp"
-        response = yield from expect(
-            self.get(self.user_id, self.media_list_edge, params={"fields": fields, "limit": 25})
-        )
-        match = recent_match(
-            (body_of(response) or {}).get("data"),
+    def find_recent(self, prepared: Prepared, ctx: Context) -> Flow[str | Unknown | None]:
+        """The id of this account's post with ``prepared``'s text made since the first attempt."""
+        since = lookup_since(ctx)
+        fields = {"fields": f"id,{self.text_field},timestamp", "limit": 100}
+        match = yield from search_recent(
+            self.get(self.user_id, self.media_list_edge, params=fields),
             self.text_field,
             prepared.text,
-            since=lookup_since(prepared),
+            since=since,
         )
-        return None if match is None else str(match.get("id"))
+        if match is None or isinstance(match, Unknown):
+            return match
+        return str(match.get("id"))
 
     def permalink(self, media_id: str) -> Flow[str | None]:
         """The post's public URL; a failure here must not fail a delivery that happened."""
         try:
-            response = yield from expect(self.get(media_id, params={"fields": "permalink"}))
+            response = yield (self.get(media_id, params={"fields": "permalink"}))
         except DeliveryError:
             return None
-        link = (body_of(response) or {}).get("permalink")
+        link = json_body(response).get("permalink")
         return link if isinstance(link, str) else None
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
         """Find a post with the same text among the account's recent ones."""
         if not prepared.text.strip():
             return Unknown(f"{self.name} cannot match a post without text")
-        media_id = yield from self.find_recent(prepared)
+        media_id = yield from self.find_recent(prepared, ctx)
         if media_id is None:
             return Absent()
+        if isinstance(media_id, Unknown):
+            return media_id
         link = yield from self.permalink(media_id)
         return Found(Receipt(platform_id=media_id, url=link))

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import httpx
 
-from unipost import hookimpl
-from unipost.channel import Capabilities, Context, Flow, Idempotency, Prepared, Receipt
-from unipost.errors import ContentRejected, QuotaExhausted
-from unipost.models import Media, Post
-from unipost.text import TextUnit
-from unipost_meta.graph import ContainerChannel, body_of, expect, numeric_id
-
-if TYPE_CHECKING:
-    from unipost.plugins import Register
+from unipost.plugin import (
+    Capabilities,
+    ContentRejected,
+    Context,
+    Flow,
+    Idempotency,
+    Media,
+    Post,
+    Prepared,
+    QuotaExhausted,
+    Receipt,
+    Register,
+    TextUnit,
+    hookimpl,
+    json_body,
+)
+from unipost_meta.graph import ContainerChannel, numeric_id
 
 __all__ = ["InstagramChannel", "unipost_register_channels"]
 
@@ -45,6 +53,7 @@ class InstagramChannel(ContainerChannel):
         media_from_url_only=True,
         hashtags=True,
         idempotency=Idempotency.LOOKUP,
+        health_check=True,
     )
     permissions: ClassVar[tuple[str, ...]] = ("instagram_basic", "instagram_content_publish")
     create_edge: ClassVar[str] = "media"
@@ -106,12 +115,12 @@ class InstagramChannel(ContainerChannel):
 
     def _check_quota(self) -> Flow[None]:
         """Refuse before publishing when the 24-hour publishing quota is used up."""
-        response = yield from expect(
+        response = yield (
             self.get(
                 self.ig_user_id, "content_publishing_limit", params={"fields": "quota_usage,config"}
             )
         )
-        data = (body_of(response) or {}).get("data")
+        data = json_body(response).get("data")
         entry: Mapping[str, Any] = {}
         if isinstance(data, list) and data and isinstance(data[0], Mapping):
             entry = data[0]

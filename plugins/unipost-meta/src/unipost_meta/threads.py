@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import httpx
 
-from unipost import hookimpl
-from unipost.channel import Capabilities, Context, Flow, Idempotency, Prepared, Receipt
-from unipost.models import Post
-from unipost.text import TextUnit
+from unipost.plugin import (
+    Capabilities,
+    Context,
+    Flow,
+    Idempotency,
+    Post,
+    Prepared,
+    Receipt,
+    Register,
+    TextUnit,
+    hookimpl,
+)
 from unipost_meta.graph import ContainerChannel, check_base_url, check_version, strip_slash
-
-if TYPE_CHECKING:
-    from unipost.plugins import Register
 
 __all__ = ["THREADS_API_VERSION", "THREADS_URL", "ThreadsChannel", "unipost_register_channels"]
 
@@ -45,6 +50,7 @@ class ThreadsChannel(ContainerChannel):
         media_from_url_only=True,
         link_cards=True,
         idempotency=Idempotency.LOOKUP,
+        health_check=True,
     )
     create_edge: ClassVar[str] = "threads"
     publish_edge: ClassVar[str] = "threads_publish"

@@ -4,44 +4,43 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import httpx
 
-from unipost import hookimpl
-from unipost import text as textmod
-from unipost.channel import (
-    Capabilities,
-    Change,
-    Context,
-    Flow,
-    Limit,
-    Pause,
-    Prepared,
-    Receipt,
-    RecipientResult,
-)
-from unipost.errors import (
+from unipost.plugin import (
     Ambiguous,
     AuthFailed,
+    Capabilities,
+    Change,
     ConfigurationError,
     ContentRejected,
+    Context,
     DeliveryError,
     DuplicateSignal,
+    Flow,
     Forbidden,
     InvalidMedia,
+    Limit,
+    Pause,
     Permanent,
+    Post,
+    Prepared,
     QuotaExhausted,
     RateLimited,
+    Receipt,
+    RecipientResult,
+    Register,
+    TextUnit,
+    count,
+    find_urls,
+    hookimpl,
+    json_body,
+    mask_phone,
+    truncate,
 )
-from unipost.models import Post
-from unipost.redact import mask_phone
-from unipost.text import TextUnit
-from unipost_meta.graph import PAIR_RATE_WAIT, GraphChannel, body_of, created_id, expect, numeric_id
-
-if TYPE_CHECKING:
-    from unipost.plugins import Register
+from unipost_meta.graph import PAIR_RATE_WAIT, GraphChannel, created_id, numeric_id
 
 __all__ = ["Template", "WhatsAppChannel", "unipost_register_channels"]
 
@@ -128,6 +127,7 @@ class WhatsAppChannel(GraphChannel):
         max_media_bytes=5 * 1024 * 1024,
         link_cards=True,
         limits=(Limit(rate=80, per=1.0, name="throughput"),),
+        health_check=True,
     )
     permissions: ClassVar[tuple[str, ...]] = ("whatsapp_business_messaging",)
 
@@ -187,15 +187,13 @@ class WhatsAppChannel(GraphChannel):
                 payload={"kind": "template", "parameters": parameters},
             )
         if not post.media:
-            preview = bool(textmod.find_urls(prepared.text))
+            preview = bool(find_urls(prepared.text))
             return attrs.evolve(prepared, payload={"kind": "text", "preview_url": preview})
         caption = prepared.text
-        if textmod.count(caption, self.capabilities.text_unit) > CAPTION_LIMIT:
+        if count(caption, self.capabilities.text_unit) > CAPTION_LIMIT:
             body, _ = self.compose(post)
             suffix = self.link_suffix(post, body)
-            caption = textmod.truncate(
-                body, CAPTION_LIMIT, self.capabilities.text_unit, suffix=suffix
-            )
+            caption = truncate(body, CAPTION_LIMIT, self.capabilities.text_unit, suffix=suffix)
             changes.append(
                 Change(
                     kind="truncated",
@@ -244,7 +242,7 @@ class WhatsAppChannel(GraphChannel):
                 files={"file": (media.filename or "image", content, media.mime_type)},
                 safe=True,
             )
-            response = yield from expect(upload)
+            response = yield (upload)
             image = {"id": created_id(response, "WhatsApp media upload", visible=False)}
         if prepared.text:
             image["caption"] = prepared.text
@@ -267,14 +265,13 @@ class WhatsAppChannel(GraphChannel):
         failing the delivery then would make its retry message them twice.
         """
         try:
-            response = yield from expect(self._request(number, content))
+            response = yield (self._request(number, content))
         except RateLimited as error:
             wait = error.retry_after or PAIR_RATE_WAIT
             if not may_wait or wait >= ctx.remaining():
                 raise
-            yield Pause(wait)
-            response = yield from expect(self._request(number, content))
-        messages = (body_of(response) or {}).get("messages")
+            response = yield Pause(wait, then=self._request(number, content))
+        messages = json_body(response).get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[0], Mapping):
             message_id = messages[0].get("id")
             if isinstance(message_id, str) and message_id:

@@ -14,17 +14,37 @@ working channel for an imaginary JSON API, so edit it towards your platform:
 from __future__ import annotations
 
 import urllib.parse
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import httpx
-import unipost
-from unipost.channel import Absent, Flow, Found, LookupResult
-from unipost.classify import error_for_status, parse_retry_after, request_id
-from unipost.errors import Ambiguous, DeliveryError, DuplicateSignal, QuotaExhausted
-
-if TYPE_CHECKING:
-    from unipost.plugins import Register
+from unipost.plugin import (
+    Absent,
+    Ambiguous,
+    Capabilities,
+    Channel,
+    Context,
+    DeliveryError,
+    DuplicateSignal,
+    Flow,
+    Found,
+    Idempotency,
+    Limit,
+    LookupResult,
+    Overflow,
+    Prepared,
+    QuotaExhausted,
+    Receipt,
+    Register,
+    TextUnit,
+    error_for_status,
+    hookimpl,
+    json_body,
+    json_object,
+    parse_retry_after,
+    request_id,
+    secret,
+)
 
 __all__ = ["{{ cookiecutter.class_name }}", "unipost_register_channels"]
 
@@ -40,26 +60,27 @@ def _check_base_url(_instance: Any, _attribute: Any, value: str) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class {{ cookiecutter.class_name }}(unipost.Channel):
+class {{ cookiecutter.class_name }}(Channel):
     """{{ cookiecutter.platform_title }}: one JSON POST per post, with a bearer token."""
 
     name: ClassVar[str] = "{{ cookiecutter.platform }}"
-    capabilities: ClassVar[unipost.Capabilities] = unipost.Capabilities(
+    capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit={{ cookiecutter.text_limit }},
         # Count the way the platform counts: graphemes, code points, UTF-16 units...
-        text_unit=unipost.TextUnit.GRAPHEMES,
-        overflow=unipost.Overflow.TRUNCATE,
+        text_unit=TextUnit.GRAPHEMES,
+        overflow=Overflow.TRUNCATE,
         max_media=4,
         media_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
         media_from_url_only=True,  # the API fetches images itself from public URLs
         # KEY: the Idempotency-Key header; LOOKUP: lookup_flow() can find a post.
-        idempotency=unipost.Idempotency.KEY | unipost.Idempotency.LOOKUP,
+        idempotency=Idempotency.KEY | Idempotency.LOOKUP,
         idempotency_window=24 * 3600.0,
-        limits=(unipost.Limit(rate=300, per=300.0),),
+        limits=(Limit(rate=300, per=300.0),),
+        health_check=True,  # check_flow() is a safe read: a half-open breaker probes with it
     )
 
-    #: The API token. ``unipost.secret()`` keeps it out of reprs, logs and reports.
-    token: str = unipost.secret()
+    #: The API token. ``secret()`` keeps it out of reprs, logs and reports.
+    token: str = secret()
     base_url: str = attrs.field(default=DEFAULT_BASE_URL, validator=_check_base_url)
 
     @property
@@ -73,9 +94,7 @@ class {{ cookiecutter.class_name }}(unipost.Channel):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
 
-    def publish_flow(
-        self, prepared: unipost.Prepared, ctx: unipost.Context
-    ) -> Flow[unipost.Receipt]:
+    def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
         post = prepared.post
         body: dict[str, Any] = {"text": prepared.text}
         if post.language:
@@ -85,16 +104,15 @@ class {{ cookiecutter.class_name }}(unipost.Channel):
         # The same key on every attempt, so a retry after a lost answer does not post twice.
         headers = {**self._headers(), "Idempotency-Key": ctx.delivery_key}
         response = yield httpx.Request("POST", self._url("/posts"), json=body, headers=headers)
-        assert response is not None  # only a Pause is answered with None
-        data = _json(response)
+        data = json_object(response)  # a 2xx that is not JSON may hide a created post
         if not data.get("id"):
-            # The create succeeded (2xx) but the answer is unreadable: the post may exist.
+            # The create succeeded (2xx) but the answer has no id: the post may exist.
             raise Ambiguous(
                 f"HTTP {response.status_code} without a post id", request_id=request_id(response)
             )
-        return unipost.Receipt(platform_id=str(data["id"]), url=data.get("url"))
+        return Receipt(platform_id=str(data["id"]), url=data.get("url"))
 
-    def lookup_flow(self, prepared: unipost.Prepared, ctx: unipost.Context) -> Flow[LookupResult]:
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
         """After an ambiguous attempt: was the post created? Found, Absent, or Unknown."""
         response = yield httpx.Request(
             "GET",
@@ -102,25 +120,23 @@ class {{ cookiecutter.class_name }}(unipost.Channel):
             params={"idempotency_key": ctx.delivery_key},
             headers=self._headers(),
         )
-        assert response is not None
-        posts = _json(response).get("posts") or []
+        posts = json_body(response).get("posts") or []
         if not posts:
             return Absent()
-        return Found(unipost.Receipt(platform_id=str(posts[0]["id"]), url=posts[0].get("url")))
+        return Found(Receipt(platform_id=str(posts[0]["id"]), url=posts[0].get("url")))
 
-    def check_flow(self, ctx: unipost.Context) -> Flow[str]:
+    def check_flow(self, ctx: Context) -> Flow[str]:
         """``unipost check``: is the token valid, and whose is it?"""
         response = yield httpx.Request("GET", self._url("/me"), headers=self._headers())
-        assert response is not None
-        return f"authenticated as {_json(response).get('username', 'an unnamed account')}"
+        return f"authenticated as {json_body(response).get('username', 'an unnamed account')}"
 
-    def classify(self, response: httpx.Response) -> DeliveryError | None:
+    def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         """Read the platform's error body; leave the status mapping to unipost."""
         if response.is_success:
             return None
-        error = _json(response).get("error")
+        error = json_body(response).get("error")
         if not isinstance(error, dict):
-            return error_for_status(response)  # a proxy's HTML page, an empty body...
+            return error_for_status(response, now=now)  # a proxy's HTML page, an empty body...
         code = error.get("code")
         message = str(error.get("message") or code or "")
         if code == "daily_quota_exceeded":
@@ -128,22 +144,15 @@ class {{ cookiecutter.class_name }}(unipost.Channel):
                 message,
                 status=response.status_code,
                 platform_code=code,
-                retry_after=parse_retry_after(response.headers),
+                retry_after=parse_retry_after(response.headers, now=now),
             )
         if code == "duplicate_post":  # the platform already has a post with this key
             return DuplicateSignal(message, status=response.status_code, platform_code=code)
-        return error_for_status(response, message=f"{code}: {message}" if code else message)
+        return error_for_status(
+            response, message=f"{code}: {message}" if code else message, now=now
+        )
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object in a response, or ``{}`` for anything else (HTML, empty, a list)."""
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-@unipost.hookimpl
+@hookimpl
 def unipost_register_channels(register: Register) -> None:
     register({{ cookiecutter.class_name }})

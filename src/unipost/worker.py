@@ -1,0 +1,98 @@
+"""The background lane: due publications, one step each, until stopped.
+
+Each step asks the store for publications with a due record (not leased by
+a live driver), advances every one once with the background policy, and
+sleeps between empty polls. An attempt in progress always finishes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import attrs
+
+from unipost.delivery import Lane
+from unipost.engine import Engine
+from unipost.records import State
+from unipost.route_walk import RouteWalker
+
+__all__ = ["BackgroundLane"]
+
+_log = logging.getLogger("unipost")
+
+
+@attrs.define
+class BackgroundLane:
+    engine: Engine
+    walker: RouteWalker
+
+    async def step(self, *, limit: int = 100) -> int:
+        """One worker step: every due publication advanced once. Returns how many moved.
+
+        A publication that raises is logged and left for the next step; it
+        never stops the others.
+        """
+        engine = self.engine
+        now = engine.clock.now()
+        due = engine.store.due_publications(now, limit)
+        lane = Lane(policy=engine.settings.background, until=now, inline=False)
+        results = await asyncio.gather(
+            *(self._advance(pid, lane) for pid in due), return_exceptions=True
+        )
+        moved = 0
+        for pid, result in zip(due, results, strict=True):
+            if isinstance(result, Exception):
+                _log.error("unipost worker: publication %s failed: %r", pid, result)
+                engine.emit("worker.error", error=repr(result))
+            elif isinstance(result, BaseException):
+                raise result
+            elif result:
+                moved += 1
+        return moved
+
+    async def _advance(self, publication_id: str, lane: Lane) -> bool:
+        store = self.engine.store
+        publication = store.publication(publication_id)
+        return await self.walker.advance(publication, store.records(publication_id), lane)
+
+    async def run(self, *, stop: asyncio.Event | None = None, poll: float = 1.0) -> None:
+        """Deliver due records until ``stop`` is set (``unipost worker``)."""
+        stop = stop if stop is not None else asyncio.Event()
+        while not stop.is_set():
+            if await self.step() == 0:
+                await self._nap(stop, poll)
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, poll: float = 1.0) -> AsyncIterator[None]:
+        """The lane as a task of the current loop for the duration of a ``with`` block."""
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(self.run(stop=stop, poll=poll))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    async def _nap(self, stop: asyncio.Event, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self.engine.clock.sleep(seconds))
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+
+    async def drain(self, *, until: float, poll: float = 1.0) -> None:
+        """Run until nothing is due, or clock time ``until`` (tests, scripts)."""
+        engine = self.engine
+        while engine.clock.now() < until:
+            if await self.step() == 0:
+                open_states = (State.PENDING, State.RETRY_WAIT, State.RECONCILING, State.SENDING)
+                pending = engine.store.query(states=open_states)
+                if not pending:
+                    return
+                wake = min(min(r.next_attempt_at, r.ttl_at) for r in pending)
+                await engine.clock.sleep(max(poll, min(wake, until) - engine.clock.now()))
