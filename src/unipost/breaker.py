@@ -1,7 +1,8 @@
 """Circuit breakers, one per failure domain, so an outage costs probes, not retries.
 
 Opens on 5 consecutive counted failures or on a failure rate ≥ 50 % over the
-last 60 s (with ≥ 10 calls). While open, deliveries to the domain are not
+last 60 s (with ≥ 10 calls). After a failure, until a success, requests go one
+at a time (every process shares the breaker), so a burst cannot overshoot. While open, deliveries to the domain are not
 attempted at all: ``first_of`` moves on at once. After the open time one probe
 is let through (half-open); success closes, failure re-opens for twice as long
 (30 s doubling to 10 min). Only failures that say "the platform is unwell"
@@ -43,6 +44,7 @@ class BreakerState(enum.Enum):
 class Admission(enum.Enum):
     ALLOWED = "allowed"
     PROBE = "probe"  # the one half-open request; report it with probe=True
+    SINGLE = "single"  # failing, not open: the one request in flight; report with probe=True
     REFUSED = "refused"
 
 
@@ -119,8 +121,14 @@ def step(
     when it is the probe's); ``isolate`` (until ``arg``); ``reset``.
     """
     if op == "allow":
-        if data.state is BreakerState.CLOSED:
+        if data.state is BreakerState.CLOSED and not data.consecutive:
             return data, Admission.ALLOWED
+        if data.state is BreakerState.CLOSED:
+            # Failing but not open yet: one request at a time finds out, so processes that
+            # share the breaker cannot send a burst past the threshold meanwhile.
+            if data.probe_until > now:
+                return data, Admission.REFUSED
+            return attrs.evolve(data, probe_until=now + cfg.probe_lease), Admission.SINGLE
         if data.state in (BreakerState.OPEN, BreakerState.ISOLATED):
             if now < data.open_until:
                 return data, Admission.REFUSED

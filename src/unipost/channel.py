@@ -226,6 +226,9 @@ class Channel(abc.ABC):
     capabilities: ClassVar[Capabilities]
     #: Settings keys documented for ``unipost.toml`` (derived from the fields).
     id: str = ""
+    #: A post split into more parts than this is refused (``max_parts`` in unipost.toml);
+    #: None: the platform's own cap (``Capabilities.max_parts``).
+    max_parts: int | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not self.id:
@@ -372,10 +375,25 @@ class Channel(abc.ABC):
             )
         if caps.overflow is Overflow.SPLIT:
             limit = min(self._limit_in_main_unit(limits))
+            cap = self.max_parts if self.max_parts is not None else caps.max_parts
+            if length > limit * cap:  # refused before the (costly) split of a huge text
+                raise ContentRejected(
+                    f"{self.id}.text",
+                    f"{length} {unit_name} would be more than {cap} parts",
+                    f"shorten the text, give a variant for {self.id!r}, or raise "
+                    f"[channels.{self.id}] max_parts",
+                )
             parts = textmod.split(full, limit, caps.text_unit, url_length=caps.url_length)
             while not all(fits(p) for p in parts) and limit > 20:
                 limit -= max(1, limit // 20)
                 parts = textmod.split(full, limit, caps.text_unit, url_length=caps.url_length)
+            if len(parts) > cap:
+                raise ContentRejected(
+                    f"{self.id}.text",
+                    f"{length} {unit_name} would be {len(parts)} parts, more than {cap}",
+                    f"shorten the text, give a variant for {self.id!r}, or raise "
+                    f"[channels.{self.id}] max_parts",
+                )
             changes.append(
                 Change(kind="split", detail=f"{length} {unit_name} split into {len(parts)} parts")
             )

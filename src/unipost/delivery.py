@@ -128,6 +128,7 @@ class RecordRunner:
             inline=self.lane.inline,
             attempts_here=self._attempts_here,
             retry_ambiguous=self.record.channel in self.engine.settings.retry_ambiguous,
+            background=self.engine.settings.background,
             rng=self.rng,
             **overrides,  # type: ignore[arg-type]
         )
@@ -234,9 +235,9 @@ class RecordRunner:
         if admission is Admission.REFUSED:
             self._commit(lifecycle.breaker_open(self._domain, breaker.retry_at(now)))
             return False
-        self._probe = admission is Admission.PROBE
+        self._probe = admission is not Admission.ALLOWED  # its verdict releases the claim
         limiter.take(credential, limits, now)
-        if self._probe and self.channel.capabilities.health_check:
+        if admission is Admission.PROBE and self.channel.capabilities.health_check:
             return await self._health_probe()
         return True
 

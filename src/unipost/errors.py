@@ -58,7 +58,6 @@ __all__ = [
     "RateLimited",
     "StoreError",
     "Transient",
-    "Unavailable",
     "UnipostError",
     "UnknownChannel",
     "UsageError",
@@ -244,12 +243,6 @@ class DuplicateSignal(DeliveryError):
     may_have_applied_default = True
 
 
-class Unavailable(DeliveryError):
-    """Nothing was sent: the failure domain's breaker is open or the account is blocked."""
-
-    error_class = ErrorClass.UNAVAILABLE
-
-
 _BY_CLASS: dict[ErrorClass, type[DeliveryError]] = {
     cls.error_class: cls
     for cls in (
@@ -262,6 +255,5 @@ _BY_CLASS: dict[ErrorClass, type[DeliveryError]] = {
         Forbidden,
         Permanent,
         DuplicateSignal,
-        Unavailable,
     )
 }

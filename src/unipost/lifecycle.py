@@ -61,9 +61,7 @@ __all__ = [
     "unclaimed_match",
 ]
 
-#: ``last_class`` of a record held back while an earlier alternative may have posted.
-HELD = "held"
-
+HELD = "held"  # ``last_class`` of a record held while an earlier alternative may have posted
 _KEEP: Any = object()
 
 
@@ -111,13 +109,14 @@ class Situation:
     attempts_here: int = 1  # attempts this run made (the inline lane's count)
     budget_ok: bool = True  # the domain's retry budget can pay for an immediate retry
     retry_ambiguous: bool = False  # the operator opted in to resending maybe-applied posts
+    background: RetryPolicy = BACKGROUND  # where a deferred record continues
     rng: random.Random = attrs.field(factory=random.Random, eq=False)
 
     def failures(self, record: Record) -> int:
         """Failed attempts so far: this run's inline, the record's in the background."""
         return self.attempts_here if self.inline else max(1, record.attempts)
 
-    def exhausted(self) -> bool:
+    def exhausted(self) -> bool:  # the lane's attempts are used up
         return self.policy.attempts is not None and self.attempts_here >= self.policy.attempts
 
     def backoff(self, record: Record) -> float:
@@ -236,6 +235,8 @@ def on_error(record: Record, error: DeliveryError, s: Situation) -> Transition:
             wait = max(known, s.policy.floor)
         else:
             wait = max(s.backoff(record), s.policy.rate_floor)
+        if s.exhausted():  # the inline budget is spent: the background lane's floor applies
+            wait = max(wait, s.background.rate_floor)
         if now + wait >= record.ttl_at:
             return _fail(record, error)
         at = now + s.policy.after_retry_after(wait, s.rng)
@@ -260,7 +261,7 @@ def _retry(record: Record, error: DeliveryError, s: Situation) -> Transition:
     now = s.now
     cost = "timeout" if error.timed_out else "retry"
     if s.exhausted() or not s.budget_ok:
-        later = max(BACKGROUND.floor, BACKGROUND.backoff(max(1, record.attempts), s.rng))
+        later = max(s.background.floor, s.background.backoff(max(1, record.attempts), s.rng))
         return _wait(now + later, now, defer=True)
     if error.retry_after is not None:
         wait = max(s.policy.floor, s.policy.after_retry_after(error.retry_after, s.rng))
@@ -287,8 +288,8 @@ def _maybe_applied(record: Record, error: DeliveryError, s: Situation) -> Transi
         # The same key makes a resend safe: retry with it (may have applied, so the class says so).
         cost = "timeout" if error.timed_out else "retry"
         if s.exhausted() or not s.budget_ok:
-            later = max(s.policy.key_retry_delay, BACKGROUND.backoff(1, s.rng), BACKGROUND.floor)
-            wait = _wait(now + later, now, defer=True)
+            later = max(s.policy.key_retry_delay, s.background.floor)
+            wait = _wait(now + max(later, s.background.backoff(1, s.rng)), now, defer=True)
         else:
             wait = _wait(now + max(s.policy.key_retry_delay, s.backoff(record)), now, spend=cost)
         return _because(wait, ErrorClass.AMBIGUOUS.value, str(error))

@@ -32,6 +32,7 @@ from unipost.hookspecs import Register
 
 if TYPE_CHECKING:
     from unipost.channel import Channel
+    from unipost.events import Event
 
 __all__ = ["PluginHost", "PluginInfo", "Register", "default_host"]
 
@@ -153,15 +154,14 @@ class PluginHost:
             name=name, distribution=distribution, version=version, builtin=builtin
         )
         register = _Registrar(self, name, distribution)
-        for impl in self._pm.hook.unipost_register_channels.get_hookimpls():
-            if impl.plugin is not plugin:
-                continue
-            try:
-                impl.function(register=register)
-            except _Conflict as exc:
-                self._disable(plugin, key, str(exc))
-            except Exception as exc:
-                self._disable(plugin, key, f"unipost_register_channels failed: {exc!r}")
+        others = [p for p in self._pm.get_plugins() if p is not plugin]
+        caller = self._pm.subset_hook_caller("unipost_register_channels", remove_plugins=others)
+        try:
+            caller(register=register)
+        except _Conflict as exc:
+            self._disable(plugin, key, str(exc))
+        except Exception as exc:
+            self._disable(plugin, key, f"unipost_register_channels failed: {exc!r}")
 
     def _disable(self, plugin: object, key: tuple[str, str], error: str) -> None:
         """Take a half-registered plugin out again: no channels, no hooks."""
@@ -228,26 +228,41 @@ class PluginHost:
     ) -> Mapping[str, Any] | None:
         """Ask ``unipost_resolve_credentials`` implementations; the first answer wins."""
         self.load()
-        # Same order as pluggy (last registered first), but a failing secret store is named.
-        offered: dict[str, Any] = {"channel": channel, "account": account, "config": config}
-        for impl in reversed(self._pm.hook.unipost_resolve_credentials.get_hookimpls()):
-            try:
-                answer = impl.function(**{k: v for k, v in offered.items() if k in impl.argnames})
-                result = cast("Mapping[str, Any] | None", answer)
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed to resolve credentials for "
-                    f"channels.{account}: {exc!r}",
-                    distribution=impl.plugin_name,
-                ) from exc
-            if result is not None:
-                return result
-        return None
+        hook = self._pm.hook.unipost_resolve_credentials
+        try:
+            answer = hook(channel=channel, account=account, config=config)
+        except Exception as exc:
+            culprit = _raised_by(exc, hook.get_hookimpls())
+            raise PluginError(
+                f"plugin {culprit!r} failed to resolve credentials for channels.{account}: {exc!r}",
+                distribution=culprit,
+            ) from exc
+        return cast("Mapping[str, Any] | None", answer)
 
     def observers(self) -> list[Callable[..., object]]:
-        """Functions implementing ``unipost_publish_event`` (called without pluggy per event)."""
+        """The ``unipost_publish_event`` hook as one observer (none when no plugin implements it).
+
+        Called through pluggy like every hook, so hook wrappers and pluggy's
+        tracing apply to it.
+        """
         self.load()
-        return [impl.function for impl in self._pm.hook.unipost_publish_event.get_hookimpls()]
+        if not self._pm.hook.unipost_publish_event.get_hookimpls():
+            return []
+        return [self._publish_event]
+
+    def _publish_event(self, event: Event) -> None:
+        self._pm.hook.unipost_publish_event(event=event)
+
+
+def _raised_by(exc: BaseException, impls: list[pluggy.HookImpl]) -> str:
+    """The plugin whose hook implementation raised ``exc`` (from the traceback)."""
+    codes = {getattr(impl.function, "__code__", None): impl.plugin_name for impl in impls}
+    tb = exc.__traceback__
+    culprit = "unknown"
+    while tb is not None:
+        culprit = codes.get(tb.tb_frame.f_code, culprit)
+        tb = tb.tb_next
+    return culprit
 
 
 _default: PluginHost | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from typing import Any, ClassVar
 
@@ -344,3 +345,71 @@ def test_too_many_photos_is_rejected() -> None:
     media = [Media.from_url(f"https://cdn.example/{i}.jpg") for i in range(11)]
     with pytest.raises(errors.ContentRejected, match="at most 10"):
         channel().prepare(Post(text="many", media=media))
+
+
+def _item(n: int, message: str, at: dt.datetime) -> dict[str, str]:
+    return {
+        "id": f"{PAGE}_{n}",
+        "message": message,
+        "created_time": at.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "permalink_url": f"https://www.facebook.com/{n}",
+    }
+
+
+def test_yesterdays_post_with_the_same_text_is_not_todays(httpx_mock: Any, params: Any) -> None:
+    """#14.3: a business posting "Open 9-5 today" daily; the lookup accepts only posts
+    created since this record's first attempt, so yesterday's is no proof of today's."""
+    first_attempt = dt.datetime.now(dt.UTC)
+    yesterday = first_attempt - dt.timedelta(days=1)
+    httpx_mock.add_response(
+        method="GET",
+        url=url(f"{PAGE}/posts"),
+        json={"data": [_item(1, "Open 9-5 today", yesterday)]},
+    )
+    result = lookup(
+        channel(), Post(text="Open 9-5 today"), first_attempt_at=first_attempt.timestamp()
+    )
+    assert isinstance(result, Absent)
+
+
+def test_the_lookup_pages_back_to_the_first_attempt(httpx_mock: Any, params: Any) -> None:
+    """#14.3: a post created just before a crash, with 58 newer ones after it (more than a
+    page): the lookup follows the pages back to the first attempt and finds it."""
+    first_attempt = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    newer = [
+        _item(100 + i, f"other post {i}", first_attempt + dt.timedelta(minutes=20 - i / 10))
+        for i in range(58)
+    ]
+    ours = _item(7, "Fresh croissants!", first_attempt + dt.timedelta(seconds=5))
+    older = _item(6, "yesterday's news", first_attempt - dt.timedelta(hours=2))
+    after = f"https://graph.facebook.com/v23.0/{PAGE}/posts?after=cursor2"
+    httpx_mock.add_response(
+        method="GET",
+        url=url(f"{PAGE}/posts"),
+        json={"data": newer[:25], "paging": {"next": after}},
+    )
+    httpx_mock.add_response(method="GET", url=after, json={"data": [*newer[25:], ours, older]})
+    result = lookup(
+        channel(), Post(text="Fresh croissants!"), first_attempt_at=first_attempt.timestamp()
+    )
+    assert isinstance(result, Found)
+    assert result.receipt.platform_id == f"{PAGE}_7"
+
+
+def test_a_lookup_that_cannot_look_far_enough_says_unknown(httpx_mock: Any, params: Any) -> None:
+    """#14.3: running out of pages before the first attempt is never "absent"."""
+    first_attempt = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    recent = dt.datetime.now(dt.UTC)
+    for page in range(8):
+        httpx_mock.add_response(
+            method="GET",
+            url=re.compile(rf".*/{PAGE}/posts.*"),
+            json={
+                "data": [_item(page * 10 + i, "busy page", recent) for i in range(3)],
+                "paging": {"next": f"https://graph.facebook.com/v23.0/{PAGE}/posts?after=p{page}"},
+            },
+        )
+    result = lookup(
+        channel(), Post(text="Fresh croissants!"), first_attempt_at=first_attempt.timestamp()
+    )
+    assert isinstance(result, Unknown)
