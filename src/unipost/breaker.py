@@ -236,6 +236,7 @@ class Breakers:
 
     state: BreakerStore
     on_transition: Transition | None = None
+    on_recovered: Callable[[str], None] | None = None
     settings: BreakerSettings = attrs.field(factory=BreakerSettings)
 
     def __getitem__(self, domain: str) -> Breaker:
@@ -247,6 +248,10 @@ class Breakers:
 
     def apply(self, domain: str, op: str, now: float, arg: float = 0.0) -> Admission | None:
         before, after, answer = self.state.breaker_step(domain, op, now, self.settings, arg)
+        failing = before.state is not BreakerState.CLOSED or before.consecutive > 0
+        healed = after.state is BreakerState.CLOSED and not after.consecutive
+        if op == "ok" and failing and healed and self.on_recovered is not None:
+            self.on_recovered(domain)  # what waited on the failures may go now
         if before.state is not after.state and self.on_transition is not None:
             until = (
                 after.open_until

@@ -171,7 +171,9 @@ class Engine:
 
     def __attrs_post_init__(self) -> None:
         self.shared = self.store.shared_state
-        self.breakers = Breakers(self.shared, on_transition=self._breaker_moved)
+        self.breakers = Breakers(
+            self.shared, on_transition=self._breaker_moved, on_recovered=self._recovered
+        )
         self.limiter = RateLimiter(shared=self.shared)
 
     def budget(self, domain: str) -> RetryBudget:
@@ -194,8 +196,9 @@ class Engine:
         if self.emitter.wants("breaker.transition"):
             fields = {"domain": domain, "from": old.value, "to": new.value, "open_until": until}
             self.emitter(Event(name="breaker.transition", at=self.clock.now(), fields=fields))
-        if new is BreakerState.CLOSED and old is not BreakerState.CLOSED:
-            # Recovered: what waited on the outage is due again now (spread over 10 s),
-            # instead of sitting out a back-off of up to ten minutes.
-            woken = self.store.wake(self.domains.get(domain, ()), self.clock.now(), 10.0)
-            self.emit("breaker.recovered", domain=domain, woken=woken)
+
+    def _recovered(self, domain: str) -> None:
+        """A success after failures: what waited on the outage is due again now (spread over
+        10 s), instead of sitting out a back-off of up to ten minutes."""
+        woken = self.store.wake(self.domains.get(domain, ()), self.clock.now(), 10.0)
+        self.emit("breaker.recovered", domain=domain, woken=woken)
