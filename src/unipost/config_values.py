@@ -89,8 +89,9 @@ def check_settings(cls: type[Channel], prefix: str, settings: Mapping[str, Any])
     except Exception:  # an annotation this module cannot resolve: the channel checks it
         hints = {}
     fields = {f.alias or f.name: f for f in attrs.fields(cls) if f.init and f.name != "id"}
+    renamed = getattr(cls, "renamed_settings", {})  # old names a channel still reads
     for key, value in settings.items():
-        field = fields.get(key)
+        field = fields.get(renamed.get(key, key))
         if field is None:
             raise ConfigurationError(
                 f"{prefix}.{key}",

@@ -94,6 +94,7 @@ _SUMMARY_LENGTH = 200
 class SiteChannel(Channel):
     """Publish into a directory served as the business's website (feeds and pages)."""
 
+    renamed_settings: ClassVar[dict[str, str]] = {"site_url": "base_url"}  # still read
     name: ClassVar[str] = "site"
     capabilities: ClassVar[Capabilities] = Capabilities(
         text_limit=None,

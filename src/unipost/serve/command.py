@@ -17,7 +17,7 @@ TOKENS_ENV = "UNIPOST_SERVE_TOKENS"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8750)
+    parser.add_argument("--port", type=int, default=8750, help="TCP port (default 8750)")
     parser.add_argument(
         "--tokens", help=f"TOML file of token hashes and scopes (default ${TOKENS_ENV})"
     )
