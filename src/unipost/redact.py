@@ -47,6 +47,7 @@ _phones: dict[str, str] = {}  # digits -> mask
 _pattern: regex.Pattern[str] | None = None
 _host_pattern: regex.Pattern[str] | None = None
 _phone_pattern: regex.Pattern[str] | None = None
+_stale = [False]  # secrets or hosts were registered since the patterns were compiled
 
 # A value after "token"/"key"/... with '=' (query strings, env files), or after ':'
 # only when quoted (JSON) or when it looks like a credential (letters and digits, 12+).
@@ -118,14 +119,29 @@ def register_secret(value: str | None) -> None:
         fragments, host = _fragments(value)
         _secrets.add(value)
         _secrets.update(fragments)
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _pattern = regex.compile("|".join(regex.escape(s) for s in ordered))
-        if host is not None and host not in _hosts:
+        if host is not None:
             _hosts.add(host)
+        # Compiled at the next redact(), once: registering a thousand channels' secrets
+        # one by one must not recompile a growing pattern a thousand times.
+        _pattern = _host_pattern = None
+        _stale[0] = True
+
+
+def _compile() -> None:
+    """Build the secret and host patterns from what is registered (under the lock)."""
+    global _pattern, _host_pattern
+    with _lock:
+        if not _stale[0]:
+            return
+        if _secrets:
+            ordered = sorted(_secrets, key=len, reverse=True)
+            _pattern = regex.compile("|".join(regex.escape(s) for s in ordered))
+        if _hosts:
             names = "|".join(regex.escape(h) for h in sorted(_hosts, key=len, reverse=True))
             _host_pattern = regex.compile(
                 rf"(?i)(?P<keep>(?:https?://)?(?:{names})(?::\d+)?)(?P<path>[/?][^\s\"'<>)\]]*)"
             )
+        _stale[0] = False
 
 
 def register_phone(number: str | None) -> None:
@@ -152,6 +168,7 @@ def forget_secrets() -> None:
         _hosts.clear()
         _phones.clear()
         _pattern = _host_pattern = _phone_pattern = None
+        _stale[0] = False
 
 
 def mask_email(address: str) -> str:
@@ -197,6 +214,8 @@ def _phones_in(text: str) -> str:
 
 def redact(text: str, *, personal: bool = True) -> str:
     """``text`` with registered secrets, token-looking values and (by default) PII masked."""
+    if _stale[0]:
+        _compile()
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
