@@ -223,7 +223,7 @@ def test_the_worker_logs_what_it_does_plain_or_as_json_lines(shop: Path) -> None
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
     assert any(" pick " in line and "w1→site" in line for line in lines), lines
-    assert any(" ok " in line and "w1→site delivered http" in line for line in lines), lines
+    assert any(" ok " in line and "w1→site delivered " in line for line in lines), lines
     assert lines[-1].startswith("worker --once: 2 publication(s) advanced, 2 delivered")
     assert "\x1b" not in plain.stdout
 

@@ -40,7 +40,7 @@ def test_csv_rows_are_read_validated_and_deduplicated(tmp_path: Path) -> None:
     assert [r.address for r in found] == ["+15558675310", "+4915112345678"]
     assert found[1].timezone == "Europe/Berlin"
     assert found[1].name == "Ana"
-    assert found[1].masked == "+***78"
+    assert found[1].masked == "+49*******5678"
 
 
 def test_a_bad_row_names_file_row_and_fix_without_the_value(tmp_path: Path) -> None:
