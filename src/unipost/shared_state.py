@@ -14,6 +14,7 @@ take a breaker's single probe or the last token of a budget.
 
 from __future__ import annotations
 
+import abc
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -53,18 +54,18 @@ class SharedState(Protocol):
         ...
 
 
-class JsonState:
+class JsonState(abc.ABC):
     """The shared operations over a key → JSON-object map with an atomic update.
 
     A store provides :meth:`transact` (read, change, write, as one
     transaction) and :meth:`scan`; the rules are the same everywhere.
     """
 
+    @abc.abstractmethod
     def transact(
         self, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """Replace ``key``'s value by ``change(value)`` atomically; returns (before, after)."""
-        raise NotImplementedError
 
     def _update(
         self, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
@@ -79,11 +80,13 @@ class JsonState:
             return before, before
         return self.transact(key, change)
 
+    @abc.abstractmethod
     def read(self, key: str) -> dict[str, Any] | None:
-        raise NotImplementedError
+        """``key``'s value, or None."""
 
+    @abc.abstractmethod
     def scan(self, prefix: str) -> dict[str, dict[str, Any]]:
-        raise NotImplementedError
+        """Every key starting with ``prefix``, with its value."""
 
     def breaker(self, domain: str) -> BreakerData:
         return BreakerData.from_json(self.read(f"breaker:{domain}"))
