@@ -26,8 +26,10 @@ _HEADLINE_LENGTH = 80
 _SUMMARY_LENGTH = 200
 
 
-def timestamp() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+def timestamp(now: float) -> str:
+    """``now`` (the dispatcher's clock) as an RFC 3339 UTC time, to the second."""
+    moment = dt.datetime.fromtimestamp(int(now), dt.UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def date_text(value: str) -> str:

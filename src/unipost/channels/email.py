@@ -17,7 +17,6 @@ import email.utils
 import html
 import re
 import ssl
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -173,7 +172,7 @@ class EmailChannel(Channel):
         """SMTP is blocking; it runs in a worker thread within the attempt's deadline."""
         timeout = max(1.0, min(self.timeout, ctx.remaining()))
         return await asyncio.to_thread(
-            self._send, prepared, ctx.delivery_key, timeout, ctx.applying
+            self._send, prepared, ctx.delivery_key, timeout, ctx.applying, ctx.now()
         )
 
     async def check(self, ctx: Context) -> str:
@@ -200,7 +199,12 @@ class EmailChannel(Channel):
         return unique
 
     def _send(
-        self, prepared: Prepared, key: str, timeout: float, applying: Callable[[], None]
+        self,
+        prepared: Prepared,
+        key: str,
+        timeout: float,
+        applying: Callable[[], None],
+        now: float,
     ) -> Receipt:
         recipients = self.recipients()
         valid = [a for a in recipients if _is_address(a)]
@@ -222,7 +226,7 @@ class EmailChannel(Channel):
         with self._session(timeout) as smtp:
             for number, batch in enumerate(batches):
                 message = self.build_message(
-                    prepared, message_id, batch if self.mode == "each" else None
+                    prepared, message_id, batch if self.mode == "each" else None, now=now
                 )
                 try:
                     results.extend(transmit(smtp, sender, batch, message, applying))
@@ -270,7 +274,7 @@ class EmailChannel(Channel):
         )
 
     def build_message(
-        self, prepared: Prepared, message_id: str, to: list[str] | None
+        self, prepared: Prepared, message_id: str, to: list[str] | None, *, now: float
     ) -> EmailMessage:
         """Plain text and HTML alternatives; images inline (cid) or attached."""
         post = prepared.post
@@ -279,7 +283,7 @@ class EmailChannel(Channel):
         message["From"] = self.from_addr
         # BCC batches: the recipients are only in the envelope, never in a header.
         message["To"] = ", ".join(to) if to else self.from_addr
-        message["Date"] = email.utils.formatdate(time.time(), usegmt=True)
+        message["Date"] = email.utils.formatdate(now, usegmt=True)  # the dispatcher's clock
         message["Message-ID"] = message_id
         unsubscribe = []
         if self.unsubscribe_url:

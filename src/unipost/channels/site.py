@@ -158,7 +158,7 @@ class SiteChannel(Channel):
     async def deliver(self, prepared: Prepared, ctx: Context) -> Receipt:
         """File I/O runs in a worker thread so the event loop keeps serving other channels."""
         ctx.applying()
-        return await asyncio.to_thread(self._publish, prepared, ctx.delivery_key)
+        return await asyncio.to_thread(self._publish, prepared, ctx.delivery_key, ctx.now())
 
     async def lookup(self, prepared: Prepared, ctx: Context) -> LookupResult:
         """The item store is the truth: the post's item lists every revision applied to it."""
@@ -196,12 +196,12 @@ class SiteChannel(Channel):
             return Absent()
         return Found(self._receipt(item))
 
-    def _publish(self, prepared: Prepared, key: str) -> Receipt:
+    def _publish(self, prepared: Prepared, key: str, at: float) -> Receipt:
         post = prepared.post
         with guarded(), directory_lock(self.root):
             store = self._load()
             items: dict[str, dict[str, Any]] = store["items"]
-            now = timestamp()
+            now = timestamp(at)
             old = items.get(post.id)
             if old is not None and post.revision < old["revision"]:
                 # An older revision retried after a newer one landed: never roll the page back.
@@ -460,7 +460,7 @@ class SiteChannel(Channel):
         self, items: Mapping[str, Mapping[str, Any]], store: Mapping[str, Any]
     ) -> None:
         newest = self._newest(items)[: self.max_items]
-        updated = max((item["modified"] for item in newest), default=timestamp())
+        updated = max((item["modified"] for item in newest), default=timestamp(0))
         write_text(self.root / FEEDS["json"], json_feed(self, newest))
         write_bytes(self.root / FEEDS["atom"], atom_feed(self, newest, updated, store))
         write_bytes(self.root / FEEDS["rss"], rss_feed(self, newest, updated))
