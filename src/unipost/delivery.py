@@ -16,7 +16,7 @@ import attrs
 import httpx
 
 from unipost import lifecycle
-from unipost.breaker import Admission
+from unipost.breaker import Admission, BreakerData
 from unipost.channel import Absent, Channel, Context, Found, Prepared, Receipt, Unknown
 from unipost.engine import Engine
 from unipost.errors import Ambiguous, DeliveryError, ErrorClass, NotSent
@@ -231,9 +231,10 @@ class RecordRunner:
             self._commit(lifecycle.rate_wait(now + delay, now, patience_passed=passed))
             return False
         breaker = self.engine.breakers[self._domain]
-        admission = breaker.admit(now)
+        admission = breaker.admit(now, inline=self.lane.inline)
         if admission is Admission.REFUSED:
-            self._commit(lifecycle.breaker_open(self._domain, breaker.retry_at(now)))
+            closed = lifecycle.breaker_open(self._domain, breaker.retry_at(now))
+            self._commit(advised(closed, breaker.data))
             return False
         self._probe = admission is not Admission.ALLOWED  # its verdict releases the claim
         limiter.take(credential, limits, now)
@@ -464,3 +465,10 @@ class RecordRunner:
 
 class _NotOurs(Exception):
     """Another worker holds the record; the caller stops driving it."""
+
+
+def advised(transition: Transition, data: BreakerData) -> Transition:
+    """A breaker held open on a status feed's word says so, in the platform's words."""
+    if not data.advised_open:
+        return transition
+    return attrs.evolve(transition, last_error=data.advice())
