@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -58,6 +58,10 @@ def _headers(value: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple[tupl
     return tuple((str(k), str(v)) for k, v in items)
 
 
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
 def _known_format(value: str) -> None:
     if value not in FORMATS:
         raise ValueError(f"format {value!r} is not one of: {', '.join(sorted(FORMATS))}")
@@ -72,7 +76,7 @@ class StatusSource:
     format: str = attrs.field(validator=lambda _i, _a, v: _known_format(v))  # one of FORMATS
     label: str  # who reports it, for people: "Meta", "Discord", "mastodon.social"
     #: Statuspage component names / metastatus org ids that matter; empty: the whole page.
-    components: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    components: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     #: "domain": advises the domain's breaker; "account": one account's standing (events only).
     scope: str = attrs.field(
         default="domain", validator=attrs.validators.in_(("domain", "account"))

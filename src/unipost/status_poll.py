@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import httpx
@@ -31,6 +32,7 @@ import httpx
 from unipost.breaker import Severity
 from unipost.classify import parse_retry_after
 from unipost.engine import Engine
+from unipost.errors import ConfigurationError
 from unipost.status_feeds import (
     UNREACHABLE_IS_DOWN,
     Reading,
@@ -39,7 +41,7 @@ from unipost.status_feeds import (
     parse_feed,
 )
 
-__all__ = ["StatusPoller", "StatusSettings"]
+__all__ = ["StatusPoller", "StatusSettings", "parse_status"]
 
 _log = logging.getLogger("unipost")
 
@@ -47,6 +49,14 @@ _log = logging.getLogger("unipost")
 def _positive(_instance: object, attribute: attrs.Attribute[float], value: float | int) -> None:
     if value <= 0:
         raise ValueError(f"status.{attribute.name} must be above 0, not {value!r}")
+
+
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset((value,) if isinstance(value, str) else value)
+
+
+def _sources(value: Iterable[StatusSource]) -> tuple[StatusSource, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -59,8 +69,8 @@ class StatusSettings:
     timeout: float = attrs.field(default=10.0, validator=_positive)
     max_bytes: int = attrs.field(default=512 * 1024, validator=_positive)  # type: ignore[arg-type]
     #: Sources not to poll, by name ("Meta graph-api"), label ("Meta"), domain or URL.
-    off: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
-    extra: tuple[StatusSource, ...] = attrs.field(default=(), converter=tuple)  # from the config
+    off: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    extra: tuple[StatusSource, ...] = attrs.field(default=(), converter=_sources)  # the config's
 
     def wanted(self, source: StatusSource) -> bool:
         return self.enabled and not {source.name, source.label, source.domain, source.url} & (
@@ -264,3 +274,56 @@ def _max_age(headers: httpx.Headers) -> float | None:
 def collect(sources: Iterable[StatusSource]) -> tuple[StatusSource, ...]:
     """Sources without duplicates, in a stable order (many channels share one feed)."""
     return tuple(dict.fromkeys(sources))
+
+
+_SETTING_KEYS = {"enabled", "interval", "min_interval", "timeout", "max_bytes", "off", "sources"}
+_SOURCE_KEYS = {"domain", "url", "format", "label", "components", "interval"}
+
+
+def parse_status(raw: object) -> StatusSettings:
+    """``[status]`` of ``unipost.toml`` (every mistake names its key and the fix)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError("status", "must be a table", "write [status] interval = 300")
+    for key in raw:
+        if key not in _SETTING_KEYS:
+            known = ", ".join(sorted(_SETTING_KEYS))
+            raise ConfigurationError(f"status.{key}", "unknown key", f"use one of: {known}")
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k != "sources"}
+    if "enabled" in values and not isinstance(values["enabled"], bool):
+        raise ConfigurationError("status.enabled", "must be true or false", "enabled = false")
+    for key in ("interval", "min_interval", "timeout", "max_bytes"):
+        value = values.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigurationError(
+                f"status.{key}", f"must be a number above 0, not {value!r}", f"{key} = 300"
+            )
+    off = values.get("off", [])
+    if not isinstance(off, list) or not all(isinstance(v, str) for v in off):
+        raise ConfigurationError(
+            "status.off", "must be a list of names", 'off = ["Reddit", "mastodon.social"]'
+        )
+    sources = raw.get("sources", [])
+    if not isinstance(sources, list):
+        raise ConfigurationError("status.sources", "must be a list", "write [[status.sources]]")
+    extra = [_source(f"status.sources[{i}]", item) for i, item in enumerate(sources)]
+    return StatusSettings(**values, extra=extra)
+
+
+def _source(where: str, item: object) -> StatusSource:
+    if not isinstance(item, Mapping):
+        raise ConfigurationError(where, "must be a table", "write [[status.sources]] url = ...")
+    for key in ("domain", "url", "format", "label"):
+        if not isinstance(item.get(key), str) or not item[key]:
+            raise ConfigurationError(
+                f"{where}.{key}", "missing", f'add {key} = "..." (see docs/outage-awareness.md)'
+            )
+    unknown = set(item) - _SOURCE_KEYS
+    if unknown:
+        known = ", ".join(sorted(_SOURCE_KEYS))
+        raise ConfigurationError(f"{where}.{sorted(unknown)[0]}", "unknown key", f"use: {known}")
+    if not str(item["url"]).startswith(("https://", "http://")):
+        raise ConfigurationError(f"{where}.url", "is not an http(s) URL", "url = https://...")
+    try:
+        return StatusSource(**item)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(where, str(exc), "see docs/outage-awareness.md") from exc
