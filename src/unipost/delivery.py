@@ -233,8 +233,12 @@ class RecordRunner:
         breaker = self.engine.breakers[self._domain]
         admission = breaker.admit(now, inline=self.lane.inline)
         if admission is Admission.REFUSED:
-            closed = lifecycle.breaker_open(self._domain, breaker.retry_at(now))
-            self._commit(advised(closed, breaker.data))
+            closed = advised(
+                lifecycle.breaker_open(self._domain, breaker.retry_at(now)), breaker.data
+            )
+            if breaker.data.advised_open:  # kept for the report once a fallback supersedes it
+                self.record.extra["advisory"] = closed.last_error
+            self._commit(closed)
             return False
         self._probe = admission is not Admission.ALLOWED  # its verdict releases the claim
         limiter.take(credential, limits, now)
