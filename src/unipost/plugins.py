@@ -267,16 +267,18 @@ class PluginHost:
         self.load()
         found: dict[StatusSource, None] = {}
         for impl in reversed(self._pm.hook.unipost_status_sources.get_hookimpls()):
-            for channel_id, channel in channels.items():
-                try:
+            channel_id = ""
+            try:
+                for channel_id, channel in channels.items():
                     answer = cast("Iterable[StatusSource] | None", impl.function(channel=channel))
                     found.update(dict.fromkeys(answer or ()))
-                except Exception:
-                    log.exception(
-                        "plugin %r failed to name status sources for %s",
-                        impl.plugin_name,
-                        channel_id,
-                    )
+            except Exception:
+                log.exception(
+                    "plugin %r failed to name status sources (at channel %s); its feeds are "
+                    "left out",
+                    impl.plugin_name,
+                    channel_id,
+                )
         return tuple(found)
 
     def observers(self) -> list[Callable[..., object]]:
