@@ -16,12 +16,11 @@ def domain_breakers(config: Config) -> dict[str, BreakerData]:
 
     An outbox file that is not there yet is not created just to be read.
     """
-    path = config.outbox_path()
-    if (
-        config.outbox is None
-        and config.shared_state is None
-        and (path is None or not path.exists())
-    ):
+    if config.outbox == "memory":
+        return {}
+    postgres = (config.outbox or "").startswith(("postgresql://", "postgres://"))
+    path = None if postgres else config.outbox_path()
+    if config.shared_state is None and path is not None and not path.exists():
         return {}
     with contextlib.suppress(StoreError, OSError):
         store = config.store()
