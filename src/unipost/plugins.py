@@ -267,17 +267,14 @@ class PluginHost:
         self.load()
         found: dict[StatusSource, None] = {}
         for impl in reversed(self._pm.hook.unipost_status_sources.get_hookimpls()):
-            channel_id = ""
             try:
-                for channel_id, channel in channels.items():
+                for channel in channels.values():
                     answer = cast("Iterable[StatusSource] | None", impl.function(channel=channel))
                     found.update(dict.fromkeys(answer or ()))
             except Exception:
                 log.exception(
-                    "plugin %r failed to name status sources (at channel %s); its feeds are "
-                    "left out",
+                    "plugin %r failed to name status sources; its feeds are left out",
                     impl.plugin_name,
-                    channel_id,
                 )
         return tuple(found)
 

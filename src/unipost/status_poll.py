@@ -103,7 +103,7 @@ class StatusPoller:
     _feeds: dict[tuple[str, tuple[tuple[str, str], ...]], _Feed] = attrs.field(
         init=False, factory=dict
     )
-    _advised: dict[str, tuple[Severity, str]] = attrs.field(init=False, factory=dict)
+    _changed: set[str] = attrs.field(init=False, factory=set)  # domains whose reading moved
     _seen_since: dict[StatusSource, float] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -130,11 +130,24 @@ class StatusPoller:
     async def poll_due(self) -> int:
         """Fetch every feed that is due now; returns how many were fetched."""
         now = self.engine.clock.now()
-        due = [feed for feed in self._feeds.values() if feed.next_at <= now]
+        due = [
+            feed for feed in self._feeds.values() if feed.next_at <= now and self._mine(feed, now)
+        ]
         await asyncio.gather(*(self._poll(feed) for feed in due))
-        if due:
-            self._advise(now)
+        self._advise(now)
         return len(due)
+
+    def _mine(self, feed: _Feed, now: float) -> bool:
+        """Whether this process fetches ``feed`` now: workers sharing an outbox (or a Redis)
+        take turns, so N workers still cost a feed one request per interval."""
+        shared = self.engine.shared
+        key = f"status-feed:{feed.url}"
+        taken = shared.not_before(key)
+        if taken > now:
+            feed.next_at = taken  # another worker fetched it; its advice is in the breaker
+            return False
+        shared.push_not_before(key, now + feed.every)
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set (started by the background lane's ``run``)."""
@@ -145,7 +158,8 @@ class StatusPoller:
             except Exception as exc:  # a bug here must never stop deliveries
                 _log.exception("unipost status poller failed; it tries again later")
                 self.engine.emit("status.error", source="*", error=repr(exc))
-            wake = self.next_due() or clock.now() + self.settings.min_interval
+            due = self.next_due()
+            wake = due if due is not None else clock.now() + self.settings.min_interval
             sleeper = asyncio.ensure_future(clock.sleep(max(1.0, wake - clock.now())))
             waiter = asyncio.ensure_future(stop.wait())
             try:
@@ -210,6 +224,8 @@ class StatusPoller:
             return
         wait = max(wait, _max_age(headers) or 0.0, parse_retry_after(headers, now=now) or 0.0)
         feed.next_at = now + wait
+        if wait > feed.every:  # the feed asked for longer: every worker waits as long
+            self.engine.shared.push_not_before(f"status-feed:{feed.url}", feed.next_at)
         if status == 304:
             return  # nothing changed since the last answer, whose reading stands
         if 200 <= status < 300:
@@ -232,6 +248,8 @@ class StatusPoller:
             self._seen_since[source] = reading.since or now
         if before == reading:
             return
+        if source.scope == "domain":
+            self._changed.add(source.domain)
         note = reading.note(source.label)
         fields = {"source": source.name, "severity": reading.severity.value, "note": note}
         if source.scope == "account":
@@ -242,17 +260,23 @@ class StatusPoller:
     # -- the domains ------------------------------------------------------------------------
 
     def _advise(self, now: float) -> None:
-        for domain in sorted({s.domain for s in self.readings if s.scope == "domain"}):
+        """Write each changed domain's worst reading into its breaker, if it says otherwise.
+
+        Only domains whose reading moved are looked at: a breaker an operator
+        reset stays reset until the feed says something new.
+        """
+        changed, self._changed = self._changed, set()
+        for domain in sorted(changed):
             sources = [s for s in self.readings if s.scope == "domain" and s.domain == domain]
             worst = max(sources, key=lambda s: self.readings[s].severity.rank)
             reading = self.readings[worst]
             note = reading.note(worst.label) if reading.severity is not Severity.OK else ""
-            verdict = (reading.severity, note)
-            if self._advised.get(domain) == verdict:
-                continue
-            self._advised[domain] = verdict
+            breaker = self.engine.breakers[domain]
+            data = breaker.data
+            if (data.advisory or "ok", data.advisory_note) == (reading.severity.value, note):
+                continue  # already so (another worker wrote it, or nothing changed)
             since = self._seen_since.get(worst, now) if note else 0.0
-            self.engine.breakers[domain].advise(reading.severity, now, since=since, note=note)
+            breaker.advise(reading.severity, now, since=since, note=note)
             self.engine.emit(
                 "status.advisory",
                 domain=domain,

@@ -189,3 +189,48 @@ def test_feeds_that_are_turned_off_are_never_fetched(feeds: FeedServer) -> None:
         assert dispatcher.status_poller.feeds == []
         dispatcher.close()
     assert feeds.requests(ORGS) == []
+
+
+def test_workers_sharing_an_outbox_take_turns(feeds: FeedServer, tmp_path: Any) -> None:
+    """Two worker processes on one SQLite outbox: one request per interval between them,
+    and the advice one of them wrote is what the other's publishes see."""
+    from unipost.sqlite_store import SQLiteStore
+
+    feeds.serve(ORGS, Page(body=document("metastatus-orgs-major.json")))
+    clock = VirtualClock()
+    workers = [
+        Dispatcher(
+            channels={"facebook": fake_channel("facebook", domain="meta")},
+            store=SQLiteStore(tmp_path / "outbox.sqlite3"),
+            clock=clock,
+            status_sources=[meta_source(feeds)],
+            status=StatusSettings(interval=300),
+        )
+        for _ in range(2)
+    ]
+
+    async def run() -> None:
+        for _ in range(60):  # an hour, each worker asked every minute
+            for worker in workers:
+                await worker.status_poller.poll_due()
+            clock.advance(60)
+
+    try:
+        asyncio.run(run())
+        assert len(feeds.requests(ORGS)) == 12
+        assert workers[1].breakers["meta"].data.advised_open
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def test_an_operators_reset_stands_until_the_feed_says_something_new(feeds: FeedServer) -> None:
+    feeds.serve(ORGS, Page(body=document("metastatus-orgs-major.json"), etag='"a"'))
+    dispatcher, recorder = build([meta_source(feeds)], interval=300)
+    every_minute_for(dispatcher, 60)
+    assert dispatcher.breakers["meta"].state is BreakerState.OPEN
+    dispatcher.breakers.reset("meta")
+    every_minute_for(dispatcher, 600)  # two more polls, the same outage: no re-opening
+    assert dispatcher.breakers["meta"].state is BreakerState.CLOSED
+    assert len(recorder.of("status.advisory")) == 1
+    dispatcher.close()
