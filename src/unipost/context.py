@@ -17,7 +17,7 @@ import httpx
 from unipost.classify import SAFE_METHODS
 from unipost.errors import Ambiguous, DeliveryError, Permanent, UsageError
 
-__all__ = ["Context", "Flow", "Pause", "is_safe", "plugin_fault"]
+__all__ = ["Context", "Flow", "KeyIgnored", "Pause", "is_safe", "plugin_fault"]
 
 T = TypeVar("T")
 
@@ -35,6 +35,14 @@ class Pause:
 
 
 Flow: TypeAlias = Generator[httpx.Request | Pause, httpx.Response, T]
+
+
+class KeyIgnored(Exception):
+    """Raised by :meth:`Context.key_ignored` to stop a resend the key would not protect."""
+
+
+def _nobody(reason: str) -> None:
+    return None
 
 
 @attrs.define(kw_only=True)
@@ -61,6 +69,10 @@ class Context:
     #: (anything but GET/HEAD/OPTIONS or a request marked ``unipost.safe``), or by
     #: :meth:`applying` for channels whose I/O is not HTTP.
     may_have_applied: bool = False
+    #: This attempt resends a create that may already have been applied, trusting the
+    #: idempotency key to make the resend harmless.
+    resend_trusts_key: bool = False
+    on_key_ignored: Callable[[str], None] = attrs.field(default=_nobody, repr=False)
 
     def remaining(self) -> float:
         """Seconds left before this attempt must give up."""
@@ -69,6 +81,17 @@ class Context:
     def applying(self) -> None:
         """Say that the next step may publish (SMTP DATA, a file write): a cut after it is ambiguous."""
         self.may_have_applied = True
+
+    def key_ignored(self, reason: str) -> None:
+        """Say that this server does not honour the idempotency key (its software ignores it).
+
+        From then on the engine settles this channel's maybe-applied creates by
+        lookup; an attempt about to resend on the key's promise stops here,
+        before anything is sent, and the record is reconciled instead.
+        """
+        self.on_key_ignored(reason)
+        if self.resend_trusts_key:
+            raise KeyIgnored(reason)
 
     async def request(self, request: httpx.Request) -> httpx.Response:
         """Send one request through the core's step, noting whether it may create."""
@@ -100,7 +123,7 @@ class Context:
         except StopIteration as stop:
             result: T = stop.value
             return result
-        except (DeliveryError, UsageError):
+        except (DeliveryError, UsageError, KeyIgnored):
             raise
         except Exception as exc:
             raise plugin_fault(exc, applied=self.may_have_applied) from exc

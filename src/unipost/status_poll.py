@@ -29,10 +29,12 @@ from typing import Any
 import attrs
 import httpx
 
-from unipost.breaker import Severity
+from unipost import lifecycle
+from unipost.breaker import Breaker, Severity
 from unipost.classify import parse_retry_after
 from unipost.engine import Engine
 from unipost.errors import ConfigurationError
+from unipost.records import Record
 from unipost.status_feeds import (
     UNREACHABLE_IS_DOWN,
     Reading,
@@ -41,7 +43,7 @@ from unipost.status_feeds import (
     parse_feed,
 )
 
-__all__ = ["StatusPoller", "StatusSettings", "parse_status"]
+__all__ = ["StatusPoller", "StatusSettings", "parse_status", "refusal"]
 
 _log = logging.getLogger("unipost")
 
@@ -284,6 +286,20 @@ class StatusPoller:
                 note=note,
                 since=since or None,
             )
+
+
+def refusal(record: Record, domain: str, breaker: Breaker, now: float) -> lifecycle.Transition:
+    """A delivery the breaker refused; held open on a feed's word, it says so in its words.
+
+    The words are also kept in ``extra["advisory"]``, so the report still
+    names the outage once a ``first_of`` fallback has superseded the record.
+    """
+    transition = lifecycle.breaker_open(domain, breaker.retry_at(now))
+    data = breaker.data
+    if not data.advised_open:
+        return transition
+    extra = {**record.extra, "advisory": data.advice()}
+    return attrs.evolve(transition, last_error=data.advice(), changes={"extra": extra})
 
 
 def _max_age(headers: httpx.Headers) -> float | None:
