@@ -22,7 +22,9 @@ number's standing) and ``status.error`` (a feed that could not be read).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -91,7 +93,13 @@ class _Feed:
     etag: str | None = None
     last_modified: str | None = None
     next_at: float = 0.0
-    requests: list[dict[str, str]] = attrs.field(factory=list)  # headers sent (tests, metrics)
+    #: The conditional headers of the last few requests (tests, debugging).
+    requests: deque[dict[str, str]] = attrs.field(factory=lambda: deque(maxlen=16))
+
+    @property
+    def key(self) -> str:
+        """Its name in the shared state (a digest: an account source's URL is its own)."""
+        return "status-feed:" + hashlib.sha256(self.url.encode()).hexdigest()[:24]
 
 
 @attrs.define
@@ -143,7 +151,7 @@ class StatusPoller:
         """Whether this process fetches ``feed`` now: workers sharing an outbox (or a Redis)
         take turns, so N workers still cost a feed one request per interval."""
         shared = self.engine.shared
-        key = f"status-feed:{feed.url}"
+        key = feed.key
         taken = shared.not_before(key)
         if taken > now:
             feed.next_at = taken  # another worker fetched it; its advice is in the breaker
@@ -227,7 +235,7 @@ class StatusPoller:
         wait = max(wait, _max_age(headers) or 0.0, parse_retry_after(headers, now=now) or 0.0)
         feed.next_at = now + wait
         if wait > feed.every:  # the feed asked for longer: every worker waits as long
-            self.engine.shared.push_not_before(f"status-feed:{feed.url}", feed.next_at)
+            self.engine.shared.push_not_before(feed.key, feed.next_at)
         if status == 304:
             return  # nothing changed since the last answer, whose reading stands
         if 200 <= status < 300:
