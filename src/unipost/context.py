@@ -94,9 +94,26 @@ class Context:
             raise KeyIgnored(reason)
 
     async def request(self, request: httpx.Request) -> httpx.Response:
-        """Send one request through the core's step, noting whether it may create."""
-        if not is_safe(request):
-            self.may_have_applied = True
+        """Send one request through the core's step, noting whether it may create.
+
+        A request that may create counts as applied from the moment it is
+        handed over, unless the transport reports (httpcore's ``trace``) that
+        it is still connecting: a cut then leaves nothing on the server.
+        """
+        if is_safe(request):
+            return await self.send(request)
+        earlier, self.may_have_applied = self.may_have_applied, True
+        inner = request.extensions.get("trace")
+
+        async def trace(name: str, info: dict[str, object]) -> None:
+            if name.startswith(("connection.connect_", "connection.start_tls.")):
+                self.may_have_applied = earlier  # connecting: not a byte of it has left
+            elif name.endswith(".send_request_headers.started"):
+                self.may_have_applied = True
+            if inner is not None:
+                await inner(name, info)
+
+        request.extensions["trace"] = trace
         return await self.send(request)
 
     async def run(self, flow: Flow[T]) -> T:
