@@ -47,6 +47,7 @@ def build_dispatcher(
         "channels": config.channels,
         "store": config.store(),
         "retry_ambiguous": config.retry_ambiguous,
+        "credential_warn_days": config.credential_warn_days,
         "observers": observers,
         **dict(config.dispatch),
     }

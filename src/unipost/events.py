@@ -3,7 +3,9 @@
 Event names follow ``reference/resilience.md`` A.13: ``attempt.start``,
 ``attempt.end``, ``retry.scheduled``, ``ratelimit.wait``, ``breaker.transition``,
 ``fallback``, ``ambiguous``, ``reconcile.result``, ``delivered``, ``failed``,
-``expired``, ``blocked``. Fields are redacted when the event is made, so no
+``expired``, ``blocked``; and from ``check()``, ``credential.expiring`` and
+``credential.expired`` (see :mod:`unipost.credentials`), ``credential.reauthorized``
+from ``unipost outbox retry --blocked-by``. Fields are redacted when the event is made, so no
 observer or log line can see a secret, an e-mail address or a phone number.
 """
 
@@ -41,8 +43,10 @@ class Event:
         return f"{self.name}{who} {bits}".rstrip()
 
 
-_WARNINGS = frozenset({"failed", "ambiguous", "expired", "blocked"})
-_INFO = frozenset({"delivered", "breaker.transition", "fallback"})
+_WARNINGS = frozenset(
+    {"failed", "ambiguous", "expired", "blocked", "credential.expiring", "credential.expired"}
+)
+_INFO = frozenset({"delivered", "breaker.transition", "fallback", "credential.reauthorized"})
 
 
 def _level(name: str) -> int:
