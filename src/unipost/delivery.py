@@ -404,7 +404,11 @@ class RecordRunner:
             # Every record on this credential waits too: one 429 is not paid for again.
             self.engine.limiter.pause(self.channel.credential_key, transition.next_attempt_at)
             if transition.event == "retry.scheduled":  # a wait for the limit, not a failure
-                details = {**transition.details, "retry_after": error.retry_after, "status": error.status}
+                details = {
+                    **transition.details,
+                    "retry_after": error.retry_after,
+                    "status": error.status,
+                }
                 transition = attrs.evolve(transition, event="ratelimit.wait", details=details)
         if transition.state is State.BLOCKED:
             self.engine.block_account(self.channel.credential_key, str(error))
