@@ -158,6 +158,8 @@ class Engine:
     #: credential key → why the platform refused it (records wait for a re-authorization)
     blocked_accounts: dict[str, str] = attrs.field(factory=dict)
     _blocked_at: dict[str, float] = attrs.field(factory=dict, init=False)
+    #: Channels whose server was found to ignore idempotency keys, with why (by channel id).
+    keys_ignored: dict[str, str] = attrs.field(factory=dict)
 
     @classmethod
     def build(
