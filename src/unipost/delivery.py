@@ -435,14 +435,7 @@ class RecordRunner:
             self._emit("retry.budget_exhausted", error_class=kind.value)
         if kind is ErrorClass.RATE_LIMITED and transition.next_attempt_at is not None:
             # Every record on this credential waits too: one 429 is not paid for again.
-            self.engine.limiter.pause(self.channel.credential_key, transition.next_attempt_at)
-            if transition.event == "retry.scheduled":  # a wait for the limit, not a failure
-                details = {
-                    **transition.details,
-                    "retry_after": error.retry_after,
-                    "status": error.status,
-                }
-                transition = attrs.evolve(transition, event="ratelimit.wait", details=details)
+            transition = self.engine.limiter.waits(self.channel.credential_key, transition, error)
         if transition.state is State.BLOCKED:
             self.engine.block_account(self.channel.credential_key, str(error))
         self._commit(transition)
