@@ -181,3 +181,24 @@ def test_records_that_expired_while_blocked_are_retried_with_a_new_ttl(outbox: P
         asyncio.run(made.arun_due())
         assert made.report("w1").ok
         assert len(server.posts) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["outbox", "retry"],
+        ["outbox", "retry", "rec-1", "--blocked-by", "site"],
+        ["outbox", "retry", "--blocked-by", "nowhere"],
+        ["outbox", "list", "--blocked-by", "nowhere"],
+    ],
+)
+def test_retry_takes_one_record_or_one_channel(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from unipost.cli import USAGE_ERROR, main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("UNIPOST_CONFIG", raising=False)
+    monkeypatch.setenv("UNIPOST_OUTBOX", str(tmp_path / "outbox.sqlite3"))
+    assert main(argv) == USAGE_ERROR
+    assert capsys.readouterr().err.startswith("unipost: ")
