@@ -50,13 +50,22 @@ from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, Us
 from unipost.outbox import MemoryStore, Store
 from unipost.plugins import PluginHost, default_host
 from unipost.routes import Route
+from unipost.status_poll import StatusSettings, parse_status
 
 __all__ = ["Channels", "Config", "default_outbox_path", "find_config", "load_config"]
 
 CONFIG_NAME = "unipost.toml"
 #: The project's own outbox, beside unipost.toml (or in the working directory without one).
 OUTBOX_DIR = ".unipost"
-_TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "credentials", "allow_inline_secrets"}
+_TOP_KEYS = {
+    "outbox",
+    "channels",
+    "routes",
+    "dispatch",
+    "credentials",
+    "allow_inline_secrets",
+    "status",
+}
 _DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
 _CHANNEL_META = {"type", "on_ambiguous"}
 # Seconds may be fractional; the caps are counts.
@@ -86,6 +95,7 @@ class Config:
     #: ``[credentials] warn_days``: warn this many days before a credential lapses.
     credential_warn_days: float = 7.0
     retry_ambiguous: frozenset[str] = frozenset()
+    status: StatusSettings = attrs.field(factory=StatusSettings)  # [status]: platform feeds
     source: str = "built-in defaults"
     #: The directory the project lives in: where unipost.toml is, else the working directory.
     project: Path = attrs.field(factory=Path.cwd)
@@ -378,6 +388,7 @@ def parse_config(
         dispatch=dispatch,
         credential_warn_days=warn_days,
         retry_ambiguous=frozenset(retry_ambiguous),
+        status=parse_status(data.get("status", {})),
         source=source,
         project=project or Path.cwd(),
     )
