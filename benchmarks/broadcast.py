@@ -46,6 +46,7 @@ def measure(label: str, count: int, run: Callable[[], int]) -> dict[str, Any]:
     sent = run()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     assert sent == count, f"{label}: {sent} of {count} sent"
+    print(f"{label}: {wall:.2f} s, {cpu / count * 1e6:.0f} µs CPU/message", file=sys.stderr)
     return {"client": label, "messages": count, "seconds": wall, "cpu": cpu}
 
 

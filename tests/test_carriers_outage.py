@@ -6,9 +6,9 @@ Two routes, one post each every 10 s of virtual time for 5 minutes:
 * ``all_of(site, first_of(whatsapp, twilio-sms))`` — the site page, and each of three
   customers by WhatsApp, or else by SMS.
 
-Facebook and WhatsApp are one failure domain (``meta``). Graph answers every call with
-its documented code 2 ("Service temporarily unavailable") for the first 150 s, then
-recovers. Meta, Mailchimp and Twilio are the plugins' own spec-checking fakes behind
+Facebook and WhatsApp are one failure domain (``meta``). For 150 s Meta is down: for
+75 s its connections are refused, then Graph answers every call with its documented
+code 2 ("Service temporarily unavailable"); then it recovers. Meta, Mailchimp and Twilio are the plugins' own spec-checking fakes behind
 pytest-httpx (Meta's codegen node specs, Mailchimp's and Twilio's OpenAPI documents);
 WhatsApp has no published spec, so its messages are checked against the Cloud API's
 documented shape. The outbox is the SQLite file, and the worker drains what is left.
@@ -110,6 +110,8 @@ class FakeMeta:
         path = request.url.path.removeprefix("/v23.0/")
         if now < self.up_at:
             self.failed.append((now, request.method, path))
+            if now < self.up_at - OUTAGE / 2:  # first nothing listens, then Graph errs
+                raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
             return httpx.Response(500, json=CODE_2)
         self.served.append((now, request.method, path))
         if path == f"{PAGE}/feed" and request.method == "POST":
