@@ -106,7 +106,7 @@ class Context:
         inner = request.extensions.get("trace")
 
         async def trace(name: str, info: dict[str, object]) -> None:
-            if name.startswith("connection."):
+            if name.startswith(("connection.connect_", "connection.start_tls.")):
                 self.may_have_applied = earlier  # connecting: not a byte of it has left
             elif name.endswith(".send_request_headers.started"):
                 self.may_have_applied = True
