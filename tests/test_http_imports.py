@@ -22,13 +22,16 @@ from typing import Any
 import httpx
 import pytest
 
-from unipost._http import HttpPool
+from unipost._http import USER_AGENT, HttpPool
 
 
 class _Answer(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a platform's API serves
 
+    agents: list[str | None] = []
+
     def do_POST(self) -> None:
+        self.agents.append(self.headers.get("user-agent"))
         self.rfile.read(int(self.headers.get("content-length", "0")))
         body = b'{"sid":"SM1"}'
         self.send_response(201)
@@ -91,3 +94,18 @@ def test_a_warm_request_searches_for_no_module(server_url: str) -> None:
 
     asyncio.run(run())
     assert searches.names == []
+
+
+def test_every_request_names_unipost_unless_the_plugin_did(server_url: str) -> None:
+    """``client.send`` skips the client's default headers: the pool adds the User-Agent."""
+    pool = HttpPool()
+    _Answer.agents.clear()
+
+    async def send() -> None:
+        await pool.send("a", httpx.Request("POST", server_url), remaining=10.0)
+        own = httpx.Request("POST", server_url, headers={"User-Agent": "bakery-app/2"})
+        await pool.send("a", own, remaining=10.0)
+        await pool.aclose()
+
+    asyncio.run(send())
+    assert _Answer.agents == [USER_AGENT, "bakery-app/2"]

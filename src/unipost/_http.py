@@ -26,7 +26,7 @@ from unipost.redact import redact
 
 __all__ = ["USER_AGENT", "HttpPool"]
 
-USER_AGENT = "unipost/0.1 (+https://pypi.org/project/unipost/)"
+USER_AGENT = "unipost-sdk/0.1 (+https://pypi.org/project/unipost-sdk/)"
 
 
 class _RedactingFilter(logging.Filter):
@@ -80,6 +80,8 @@ class HttpPool:
 
     async def send(self, key: str, request: httpx.Request, *, remaining: float) -> httpx.Response:
         """Send ``request`` on ``key``'s client within ``remaining`` seconds; read the body."""
+        # ``client.send`` does not merge the client's default headers into a built request.
+        request.headers.setdefault("User-Agent", USER_AGENT)
         budget = max(0.05, remaining)
         request.extensions["timeout"] = httpx.Timeout(
             min(self.read_timeout, budget),
