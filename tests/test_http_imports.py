@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -28,7 +28,7 @@ from unipost._http import USER_AGENT, HttpPool
 class _Answer(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a platform's API serves
 
-    agents: list[str | None] = []
+    agents: ClassVar[list[str | None]] = []
 
     def do_POST(self) -> None:
         self.agents.append(self.headers.get("user-agent"))
