@@ -200,6 +200,12 @@ class RecordRunner:
             async with engine.bulkhead.slot(self._domain, self.channel.id):
                 if await self._admit():
                     await self._attempt()
+                    continue
+            if not self.lane.inline or self.record.moved_on:
+                # Parked (breaker, rate limit): this run is done with it even if its short
+                # wake (a probe's 1 s) passed meanwhile, or a slow store would spin it here
+                # and keep the route from its fallback.
+                return
 
     def _defers(self, wait: float) -> bool:
         """The inline lane never sleeps longer than the Retry-After cap: it defers instead."""
