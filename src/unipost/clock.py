@@ -7,12 +7,13 @@ makes it the default so no test ever waits for real.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "default_clock", "set_default_clock"]
+__all__ = ["Clock", "SystemClock", "default_clock", "set_default_clock", "utc_text"]
 
 
 class Clock(Protocol):
@@ -52,3 +53,8 @@ def set_default_clock(factory: Callable[[], Clock]) -> None:
     """Used by :func:`unipost.testing.set_testing` to make virtual time the default."""
     global _default_factory
     _default_factory = factory
+
+
+def utc_text(timestamp: float) -> str:
+    """An epoch time as people read it in reports and errors: ``2026-12-03 14:02:00 UTC``."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -17,7 +17,7 @@ import httpx
 from unipost.classify import SAFE_METHODS
 from unipost.errors import Ambiguous, DeliveryError, Permanent, UsageError
 
-__all__ = ["Context", "Flow", "Pause", "is_safe", "plugin_fault"]
+__all__ = ["Context", "Flow", "KeyIgnored", "Pause", "is_safe", "plugin_fault"]
 
 T = TypeVar("T")
 
@@ -35,6 +35,14 @@ class Pause:
 
 
 Flow: TypeAlias = Generator[httpx.Request | Pause, httpx.Response, T]
+
+
+class KeyIgnored(Exception):
+    """Raised by :meth:`Context.key_ignored` to stop a resend the key would not protect."""
+
+
+def _nobody(reason: str) -> None:
+    return None
 
 
 @attrs.define(kw_only=True)
@@ -61,6 +69,10 @@ class Context:
     #: (anything but GET/HEAD/OPTIONS or a request marked ``unipost.safe``), or by
     #: :meth:`applying` for channels whose I/O is not HTTP.
     may_have_applied: bool = False
+    #: This attempt resends a create that may already have been applied, trusting the
+    #: idempotency key to make the resend harmless.
+    resend_trusts_key: bool = False
+    on_key_ignored: Callable[[str], None] = attrs.field(default=_nobody, repr=False)
 
     def remaining(self) -> float:
         """Seconds left before this attempt must give up."""
@@ -70,10 +82,38 @@ class Context:
         """Say that the next step may publish (SMTP DATA, a file write): a cut after it is ambiguous."""
         self.may_have_applied = True
 
+    def key_ignored(self, reason: str) -> None:
+        """Say that this server does not honour the idempotency key (its software ignores it).
+
+        From then on the engine settles this channel's maybe-applied creates by
+        lookup; an attempt about to resend on the key's promise stops here,
+        before anything is sent, and the record is reconciled instead.
+        """
+        self.on_key_ignored(reason)
+        if self.resend_trusts_key:
+            raise KeyIgnored(reason)
+
     async def request(self, request: httpx.Request) -> httpx.Response:
-        """Send one request through the core's step, noting whether it may create."""
-        if not is_safe(request):
-            self.may_have_applied = True
+        """Send one request through the core's step, noting whether it may create.
+
+        A request that may create counts as applied from the moment it is
+        handed over, unless the transport reports (httpcore's ``trace``) that
+        it is still connecting: a cut then leaves nothing on the server.
+        """
+        if is_safe(request):
+            return await self.send(request)
+        earlier, self.may_have_applied = self.may_have_applied, True
+        inner = request.extensions.get("trace")
+
+        async def trace(name: str, info: dict[str, object]) -> None:
+            if name.startswith(("connection.connect_", "connection.start_tls.")):
+                self.may_have_applied = earlier  # connecting: not a byte of it has left
+            elif name.endswith(".send_request_headers.started"):
+                self.may_have_applied = True
+            if inner is not None:
+                await inner(name, info)
+
+        request.extensions["trace"] = trace
         return await self.send(request)
 
     async def run(self, flow: Flow[T]) -> T:
@@ -100,7 +140,7 @@ class Context:
         except StopIteration as stop:
             result: T = stop.value
             return result
-        except (DeliveryError, UsageError):
+        except (DeliveryError, UsageError, KeyIgnored):
             raise
         except Exception as exc:
             raise plugin_fault(exc, applied=self.may_have_applied) from exc

@@ -17,7 +17,18 @@ import httpx
 
 from unipost import lifecycle
 from unipost.breaker import Admission
-from unipost.channel import Absent, Channel, Context, Found, Prepared, Receipt, Unknown
+from unipost.channel import (
+    Absent,
+    Capabilities,
+    Channel,
+    Context,
+    Found,
+    Idempotency,
+    Prepared,
+    Receipt,
+    Unknown,
+)
+from unipost.context import KeyIgnored
 from unipost.engine import Engine
 from unipost.errors import Ambiguous, DeliveryError, ErrorClass, NotSent
 from unipost.flow import http_step
@@ -120,10 +131,17 @@ class RecordRunner:
                 transition.event, **{"error_class": self.record.last_class, **transition.details}
             )
 
+    def _caps(self) -> Capabilities:
+        """What the channel declares, less an idempotency key its server was found to ignore."""
+        caps = self.channel.capabilities
+        if self.channel.id in self.engine.keys_ignored and Idempotency.KEY in caps.idempotency:
+            return attrs.evolve(caps, idempotency=caps.idempotency & ~Idempotency.KEY)
+        return caps
+
     def _situation(self, **overrides: object) -> Situation:
         return Situation(
             now=self._now,
-            caps=self.channel.capabilities,
+            caps=self._caps(),
             policy=self.lane.policy,
             inline=self.lane.inline,
             attempts_here=self._attempts_here,
@@ -189,9 +207,11 @@ class RecordRunner:
                 self._commit(lifecycle.blocked(refused))
                 return
             if record.state is State.RETRY_WAIT:
-                passed = lifecycle.key_window_passed(record, self.channel.capabilities, now)
-                if passed is not None:
-                    self._commit(passed)
+                ignored = engine.keys_ignored.get(self.channel.id)
+                caps = self.channel.capabilities
+                unsafe = lifecycle.key_unprotected(record, caps, now, ignored=ignored)
+                if unsafe is not None:
+                    self._commit(unsafe)
                     continue
             if record.state is State.RECONCILING:
                 await self._reconcile()
@@ -294,6 +314,8 @@ class RecordRunner:
             send=http_step(engine.http, channel, deadline=deadline, now=clock.now, observe=observe),
             sleep=clock.sleep,
             first_attempt_at=self.record.started_at or clock.now(),
+            resend_trusts_key=self.record.last_class == ErrorClass.AMBIGUOUS.value,
+            on_key_ignored=self._note_key_ignored,
         )
 
     def _attempt_deadline(self, now: float) -> float:
@@ -336,6 +358,12 @@ class RecordRunner:
         except TimeoutError as exc:
             error = self._cut(deadline - now)
             error.__cause__ = exc
+        except KeyIgnored as exc:  # a same-key resend stopped before sending: reconcile instead
+            self._breaker_record(None)
+            declared, reason = self.channel.capabilities, str(exc)
+            unsafe = lifecycle.key_unprotected(self.record, declared, now, ignored=reason)
+            self._commit(unsafe or lifecycle.recovered(self.record, self._caps(), now))
+            return
         except BaseException:
             self._breaker_record(None)
             self._abandoned(now)
@@ -358,6 +386,11 @@ class RecordRunner:
             self._decide(error)
         finally:
             self._flush_log()
+
+    def _note_key_ignored(self, reason: str) -> None:
+        if self.channel.id not in self.engine.keys_ignored:
+            self.engine.keys_ignored[self.channel.id] = reason
+            self._emit("idempotency.key_ignored", reason=reason)
 
     def _abandoned(self, started: float) -> None:
         """The caller cancelled mid-attempt: settle the record now by what can be proved."""
@@ -463,7 +496,7 @@ class RecordRunner:
         if leased is None:
             return False
         self.record = leased
-        transition = lifecycle.recovered(self.record, self.channel.capabilities, now)
+        transition = lifecycle.recovered(self.record, self._caps(), now)
         self._commit(transition)
         return not self.record.state.terminal
 

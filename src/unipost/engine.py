@@ -148,6 +148,8 @@ class Engine:
     breakers: Breakers = attrs.field(init=False)
     limiter: RateLimiter = attrs.field(init=False)
     blocked_accounts: dict[str, str] = attrs.field(factory=dict)
+    #: Channels whose server was found to ignore idempotency keys, with why (by channel id).
+    keys_ignored: dict[str, str] = attrs.field(factory=dict)
 
     @classmethod
     def build(

@@ -8,11 +8,11 @@ unipost that assigns a record's state; the runner, the route walker and the
 operator commands all go through it, and the stores only persist the result.
 
 Rows, by what happened: delivered → ``delivered``. Rate limited → wait the
-platform's time or the 429 floor, counted as an attempt (past the TTL:
-``failed``). Not sent / transient → back-off retry while attempts and the
-retry budget last, then the background lane. May have been applied → same-key
-retry (KEY in its window, CLIENT_ID), else ``reconciling`` (LOOKUP), else a
-flagged resend (opted in), else ``ambiguous``. Duplicate signal → reconcile or
+platform's time or the 429 floor, counted as an attempt (past the TTL: ``failed``).
+Not sent / transient → back-off retry while attempts and the retry budget last,
+then the background lane. May have been applied → same-key retry (KEY in its
+window on a server that honours it, CLIENT_ID), else ``reconciling`` (LOOKUP),
+else a flagged resend (opted in), else ``ambiguous``. Duplicate signal → reconcile or
 hold. Quota or temporary block → wait for the reset. Auth → ``blocked``.
 Permanent → ``failed``. Lookup found / absent twice / unknown → ``delivered`` /
 resend allowed / ``ambiguous``. Crash mid-attempt → by idempotency kind. TTL
@@ -21,7 +21,6 @@ passed → ``expired``, or ``ambiguous`` when unproven.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import attrs
 
 from unipost.channel import Capabilities, Idempotency, Receipt
+from unipost.clock import utc_text
 from unipost.errors import DeliveryError, ErrorClass
 from unipost.records import Record, State
 from unipost.retry import BACKGROUND, RetryPolicy
@@ -47,7 +47,7 @@ __all__ = [
     "delivered",
     "expired",
     "held",
-    "key_window_passed",
+    "key_unprotected",
     "lookup_absent",
     "lookup_unknown",
     "on_error",
@@ -63,10 +63,6 @@ __all__ = [
 
 HELD = "held"  # ``last_class`` of a record held while an earlier alternative may have posted
 _KEEP: Any = object()
-
-
-def when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @attrs.frozen(kw_only=True)
@@ -331,7 +327,7 @@ def breaker_open(domain: str, retry_at: float) -> Transition:
         state=State.RETRY_WAIT,
         next_attempt_at=retry_at,
         last_class=ErrorClass.UNAVAILABLE.value,
-        last_error=f"{domain} is failing: not tried until {when(retry_at)} (breaker open)",
+        last_error=f"{domain} is failing: not tried until {utc_text(retry_at)} (breaker open)",
         move_on=True,
     )
 
@@ -410,17 +406,20 @@ def abandoned(error: DeliveryError, s: Situation) -> Transition:
     return _because(_hold(text, kind), kind, text)
 
 
-def key_window_passed(record: Record, caps: Capabilities, now: float) -> Transition | None:
-    """A same-key resend after the key's window would not be protected: reconcile or hold."""
+def key_unprotected(
+    record: Record, caps: Capabilities, now: float, *, ignored: str | None = None
+) -> Transition | None:
+    """A same-key resend its key would not protect (window passed, or ``ignored``): reconcile."""
     if (
         record.last_class != ErrorClass.AMBIGUOUS.value
         or Idempotency.KEY not in caps.idempotency
         or Idempotency.CLIENT_ID in caps.idempotency
-        or caps.idempotency_window is None
-        or now - record.started_at < caps.idempotency_window
     ):
         return None
-    reason = "idempotency key window passed"
+    window = caps.idempotency_window
+    if ignored is None and (window is None or now - record.started_at < window):
+        return None
+    reason = ignored or "idempotency key window passed"
     if Idempotency.LOOKUP in caps.idempotency:
         return Transition(
             state=State.RECONCILING,
@@ -429,7 +428,7 @@ def key_window_passed(record: Record, caps: Capabilities, now: float) -> Transit
             event="ambiguous",
             details={"action": "reconcile", "reason": reason},
         )
-    text = "the idempotency key expired before the post could be confirmed"
+    text = f"{reason}: the post could not be confirmed and is not resent"
     return _hold(text, ErrorClass.AMBIGUOUS.value, last_error=text)
 
 
@@ -439,7 +438,7 @@ def expired(record: Record) -> Transition:
         ErrorClass.AMBIGUOUS.value,
         ErrorClass.DUPLICATE_SIGNAL.value,
     )
-    moment = when(record.ttl_at)
+    moment = utc_text(record.ttl_at)
     if unproven:
         text = f"its TTL ({moment}) passed before it was proven whether it was published"
         return _hold("ttl", record.last_class or ErrorClass.AMBIGUOUS.value, last_error=text)

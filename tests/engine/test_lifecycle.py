@@ -278,15 +278,33 @@ def test_a_rate_limit_past_the_ttl_fails() -> None:
 def test_a_key_past_its_window_reconciles_or_holds() -> None:
     old = record(state=State.RETRY_WAIT, last_class="ambiguous", started_at=NOW - 7200)
     caps = Capabilities(text_limit=None, idempotency=KEY | LOOKUP, idempotency_window=3600.0)
-    passed = lifecycle.key_window_passed(old, caps, NOW)
+    passed = lifecycle.key_unprotected(old, caps, NOW)
     assert passed is not None
     assert passed.state is State.RECONCILING
     caps = Capabilities(text_limit=None, idempotency=KEY, idempotency_window=3600.0)
-    passed = lifecycle.key_window_passed(old, caps, NOW)
+    passed = lifecycle.key_unprotected(old, caps, NOW)
     assert passed is not None
     assert passed.state is State.AMBIGUOUS
     fresh = record(state=State.RETRY_WAIT, last_class="ambiguous", started_at=NOW - 60)
-    assert lifecycle.key_window_passed(fresh, caps, NOW) is None
+    assert lifecycle.key_unprotected(fresh, caps, NOW) is None
+
+
+def test_a_key_the_server_ignores_reconciles_or_holds_even_inside_its_window() -> None:
+    fresh = record(state=State.RETRY_WAIT, last_class="ambiguous", started_at=NOW - 60)
+    why = "GoToSocial 0.17 ignores Idempotency-Key"
+    caps = Capabilities(text_limit=None, idempotency=KEY | LOOKUP, idempotency_window=3600.0)
+    unsafe = lifecycle.key_unprotected(fresh, caps, NOW, ignored=why)
+    assert unsafe is not None
+    assert unsafe.state is State.RECONCILING
+    assert unsafe.details["reason"] == why
+    caps = Capabilities(text_limit=None, idempotency=KEY, idempotency_window=3600.0)
+    unsafe = lifecycle.key_unprotected(fresh, caps, NOW, ignored=why)
+    assert unsafe is not None
+    assert unsafe.state is State.AMBIGUOUS
+    assert why in unsafe.last_error
+    # A record that is not about to resend on the key's promise is left alone.
+    failed_before = record(state=State.RETRY_WAIT, last_class="transient", started_at=NOW - 60)
+    assert lifecycle.key_unprotected(failed_before, caps, NOW, ignored=why) is None
 
 
 def test_lookups_absent_twice_allow_a_resend_and_found_delivers() -> None:

@@ -147,7 +147,7 @@ class Model:
                 self.apply(lifecycle.lookup_unknown("cannot tell"))
             return
         if kind in ("attempt", "success") and record.state in (State.PENDING, State.RETRY_WAIT):
-            passed = lifecycle.key_window_passed(record, self.caps, self.now)
+            passed = lifecycle.key_unprotected(record, self.caps, self.now)
             if passed is not None:
                 self.apply(passed)
                 return

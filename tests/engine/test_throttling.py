@@ -7,6 +7,7 @@ the inline attempt budget, plus nothing more within the minute.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -167,3 +168,74 @@ def test_a_cut_safe_read_is_not_ambiguous() -> None:
     assert not ctx.may_have_applied
     asyncio.run(ctx.request(httpx.Request("POST", "https://graph.example/feed")))
     assert ctx.may_have_applied
+
+
+def test_a_create_cut_while_connecting_is_not_ambiguous() -> None:
+    """A create cut while its connection is being set up never left: the cut is "not sent".
+
+    Real sockets on 127.0.0.1: a listener whose accept queue is full (its
+    SYNs go unanswered, so the connect hangs), and one that reads the whole
+    request and never answers (it may have been applied).
+    """
+    import asyncio
+    import socket
+    import threading
+
+    from unipost.context import Context
+
+    sockets: list[socket.socket] = []
+
+    def full_queue() -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        sockets.append(sock)
+        for _ in range(3):  # fill the queue; later connects wait for a SYN-ACK
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(sock.getsockname())
+            sockets.append(filler)
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/posts"
+
+    def silent() -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        sockets.append(sock)
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = sock.accept()
+                sockets.append(conn)  # kept open, never answered
+                conn.recv(65536)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/posts"
+
+    async def cut(url: str) -> bool:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+
+            async def send(request: httpx.Request) -> httpx.Response:
+                return await client.send(request)
+
+            ctx = Context(
+                delivery_key="k",
+                attempt=1,
+                post_id="p",
+                now=lambda: 0.0,
+                deadline=10.0,
+                send=send,
+                sleep=asyncio.sleep,
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await ctx.request(httpx.Request("POST", url, json={"text": "hi"}))
+            return ctx.may_have_applied
+
+    try:
+        assert asyncio.run(cut(full_queue())) is False
+        assert asyncio.run(cut(silent())) is True
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -228,6 +228,8 @@ def test_servers_without_v2_instance_still_post(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         url=f"{BASE}/api/v2/instance", status_code=404, text="<html>not found</html>"
     )
+    # Mastodon 3.x: v1 only (its ``max_toot_chars`` era had no configuration block).
+    httpx_mock.add_response(url=f"{BASE}/api/v1/instance", json={"version": "3.3.0"})
     httpx_mock.add_response(method="POST", url=f"{BASE}/api/v1/statuses", json=status("3"))
     assert deliver(channel(), Post(text="hello")).platform_id == "3"
 

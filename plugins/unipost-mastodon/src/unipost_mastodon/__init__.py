@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from unipost.plugin import hookimpl
-from unipost_mastodon._channel import DEFAULT_CAPABILITIES, InstanceLimits, MastodonChannel
+from unipost_mastodon._channel import DEFAULT_CAPABILITIES, MastodonChannel
+from unipost_mastodon._instance import InstanceLimits
 
 if TYPE_CHECKING:
     from unipost.plugin import Register

@@ -3,13 +3,16 @@
 Mastodon is federated, so every limit is the instance's own. ``prepare`` is
 pure and uses the limits from the settings (defaults 500/4/23); the flow reads
 ``/api/v2/instance`` once per channel object and refuses, before creating
-anything, text or media the real instance would reject.
+anything, text or media the real instance would reject. The same document
+names the server software: where it is not known to honour Idempotency-Key,
+a lost answer is settled by reading the account's statuses back
+(:mod:`unipost_mastodon._lookup`), never by resending on the key's promise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, overload
 from urllib.parse import urlsplit
 
@@ -17,6 +20,7 @@ import attrs
 import httpx
 
 from unipost.plugin import (
+    Absent,
     Ambiguous,
     Capabilities,
     Change,
@@ -25,8 +29,10 @@ from unipost.plugin import (
     Context,
     DeliveryError,
     Flow,
+    Found,
     Idempotency,
     Limit,
+    LookupResult,
     Media,
     Overflow,
     Pause,
@@ -37,13 +43,17 @@ from unipost.plugin import (
     Receipt,
     TextUnit,
     Transient,
+    Unknown,
     count,
     error_for_status,
     graphemes,
+    json_body,
     json_object,
     seconds_until,
     secret,
 )
+from unipost_mastodon._instance import InstanceFacts, InstanceLimits, key_problem, read_facts
+from unipost_mastodon._lookup import CLOCK_SLACK, LOOKUP_PAGES, created_at, same_text
 
 __all__ = ["MastodonChannel"]
 
@@ -78,7 +88,7 @@ def _capabilities(max_characters: int, max_media: int, url_length: int) -> Capab
         max_media_bytes=VIDEO_BYTES,
         link_cards=True,  # the instance fetches the card for the first link itself
         hashtags=True,
-        idempotency=Idempotency.KEY,
+        idempotency=Idempotency.KEY | Idempotency.LOOKUP,
         idempotency_window=3600.0,
         limits=(Limit(rate=300, per=300.0),),
         health_check=True,
@@ -99,22 +109,12 @@ class _InstanceCapabilities:
         return DEFAULT_CAPABILITIES if obj is None else obj._capabilities
 
 
-@attrs.frozen(kw_only=True)
-class InstanceLimits:
-    """What ``/api/v2/instance`` says (``configuration.statuses``)."""
-
-    max_characters: int
-    max_media_attachments: int
-    characters_reserved_per_url: int
-    software: str = "unknown version"
-
-
 @attrs.define
 class _InstanceCache:
     """Mutable holder on a frozen channel: the instance is asked once, not per post."""
 
-    limits: InstanceLimits | None = None
-    fetched: bool = False
+    facts: InstanceFacts | None = None
+    account_id: str | None = None
 
 
 def _instance_url(value: str) -> str:
@@ -284,9 +284,11 @@ class MastodonChannel(Channel):
 
     def publish_flow(self, prepared: Prepared, ctx: Context) -> Flow[Receipt]:
         """Check the instance's limits, upload media, then post each part as a reply to the last."""
-        limits = yield from self._limits_flow()
-        if limits is not None:
-            self._enforce(prepared, limits)
+        facts = yield from self._facts_flow()
+        if facts.key_problem is not None:
+            ctx.key_ignored(f"{self.failure_domain}: {facts.key_problem}")
+        if facts.limits is not None:
+            self._enforce(prepared, facts.limits)
         media_ids = []
         for item in prepared.post.media:
             media_id = yield from self._upload_flow(item)
@@ -305,30 +307,66 @@ class MastodonChannel(Channel):
                 )
             statuses.append(status)
             reply_to = str(status["id"])
-        first = statuses[0]
-        return Receipt(
-            platform_id=str(first["id"]),
-            url=first.get("url") or first.get("uri"),
-            extra={"thread": [str(s["id"]) for s in statuses]} if len(statuses) > 1 else {},
-        )
+        return _receipt(statuses)
 
-    def _limits_flow(self) -> Flow[InstanceLimits | None]:
-        """The instance's limits, asked once; None when it publishes none (before Mastodon 4)."""
+    def _facts_flow(self) -> Flow[InstanceFacts]:
+        """The instance's limits and software, asked once (v1 for servers without v2)."""
         cache = self._instance_cache
-        if cache.fetched:
-            return cache.limits
-        try:
-            response = yield httpx.Request(
-                "GET", self._url("/api/v2/instance"), headers={"Accept": "application/json"}
-            )
-        except Permanent as error:
-            if error.status not in (404, 410):
-                raise
-            cache.fetched = True  # an older or non-Mastodon server: rely on the settings
-            return None
-        cache.limits = _read_limits(response)
-        cache.fetched = True
-        return cache.limits
+        if cache.facts is not None:
+            return cache.facts
+        facts = InstanceFacts(key_problem=key_problem({}))  # publishes nothing: settings rule
+        for path in ("/api/v2/instance", "/api/v1/instance"):
+            try:
+                response = yield httpx.Request(
+                    "GET", self._url(path), headers={"Accept": "application/json"}
+                )
+            except Permanent as error:
+                if error.status not in (404, 410):
+                    raise
+                continue
+            facts = read_facts(json_body(response))
+            break
+        cache.facts = facts
+        return facts
+
+    def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
+        """Read the account's statuses back to the first attempt, for one showing this text."""
+        if len(prepared.parts) > 1:
+            return Unknown("a thread cannot be matched part by part; check the account")
+        account = yield from self._account_flow()
+        since = ctx.first_attempt_at - CLOCK_SLACK
+        params = {"limit": "40", "exclude_reblogs": "true"}
+        match: Mapping[str, Any] | None = None
+        for _page in range(LOOKUP_PAGES):
+            response = yield self._get(f"/api/v1/accounts/{account}/statuses", **params)
+            page = _statuses(response)
+            if page is None:
+                return Unknown(f"{self.failure_domain} listed statuses without a JSON array")
+            reached = not page
+            for status in page:  # newest first: the last match is the first one created
+                when = created_at(status)
+                if when is None or when < since:
+                    reached = reached or when is not None
+                    continue
+                if same_text(status, prepared.parts[0]):
+                    match = status
+            if reached:
+                break
+            params = {**params, "max_id": str(page[-1].get("id"))}
+        else:
+            if match is None:
+                return Unknown(
+                    f"read {LOOKUP_PAGES} pages of statuses without reaching the first attempt"
+                )
+        return Absent() if match is None else Found(_receipt([match]))
+
+    def _account_flow(self) -> Flow[str]:
+        """The token's account id, asked once."""
+        cache = self._instance_cache
+        if cache.account_id is None:
+            response = yield self._get("/api/v1/accounts/verify_credentials")
+            cache.account_id = str(json_object(response)["id"])
+        return cache.account_id
 
     def _enforce(self, prepared: Prepared, limits: InstanceLimits) -> None:
         spoiler = self._count(self.spoiler_text or "", limits.characters_reserved_per_url)
@@ -370,10 +408,17 @@ class MastodonChannel(Channel):
         response = yield self._get("/api/v1/accounts/verify_credentials")
         account = json_object(response)
         who = f"@{account.get('acct') or account.get('username')} on {self.failure_domain}"
-        limits = yield from self._limits_flow()
+        facts = yield from self._facts_flow()
+        keys = (
+            ""
+            if facts.key_problem is None
+            else f"; {facts.key_problem}: lost answers are settled by reading statuses back"
+        )
+        limits = facts.limits
         if limits is None:
             return (
-                f"{who}; the instance publishes no limits, using {self.max_characters} characters"
+                f"{who}; the instance publishes no limits, using {self.max_characters} "
+                f"characters{keys}"
             )
         summary = (
             f"{who} ({limits.software}): {limits.max_characters} characters, "
@@ -395,7 +440,7 @@ class MastodonChannel(Channel):
                 f"max_characters = {real[0]}, max_media_attachments = {real[1]}, "
                 f"characters_reserved_per_url = {real[2]}"
             )
-        return summary
+        return summary + keys
 
     # -- errors ------------------------------------------------------------
 
@@ -409,15 +454,22 @@ class MastodonChannel(Channel):
         return error
 
 
-def _read_limits(response: httpx.Response) -> InstanceLimits | None:
+def _receipt(statuses: Sequence[Mapping[str, Any]]) -> Receipt:
+    """The first status (a thread's head), with the thread's ids when there are several."""
+    first = statuses[0]
+    return Receipt(
+        platform_id=str(first["id"]),
+        url=first.get("url") or first.get("uri"),
+        extra={"thread": [str(s["id"]) for s in statuses]} if len(statuses) > 1 else {},
+    )
+
+
+def _statuses(response: httpx.Response) -> list[Mapping[str, Any]] | None:
+    """A page of statuses, or None when the answer is not a JSON array."""
     try:
         body = response.json()
-        statuses = body["configuration"]["statuses"]
-        return InstanceLimits(
-            max_characters=int(statuses["max_characters"]),
-            max_media_attachments=int(statuses["max_media_attachments"]),
-            characters_reserved_per_url=int(statuses["characters_reserved_per_url"]),
-            software=f"version {body['version']}" if body.get("version") else "unknown version",
-        )
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         return None
+    if not isinstance(body, list):
+        return None
+    return [item for item in body if isinstance(item, Mapping)]
