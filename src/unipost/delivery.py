@@ -1,10 +1,9 @@
 """One record's way to a terminal state: rate token → breaker → attempt → decide.
 
-The same loop serves both lanes. The inline lane (``publish``) retries a few
-times within the caller's deadline; the background lane (the worker) takes
-one step per due record and leaves the waiting to ``next_attempt_at``. What
-each outcome means for the record is decided in :mod:`unipost.lifecycle`;
-this module runs the attempts and commits those decisions.
+The same loop serves both lanes. The inline lane (``publish``) retries a few times within the
+caller's deadline; the background lane (the worker) takes one step per due record and leaves
+the waiting to ``next_attempt_at``. What each outcome means for the record is decided in
+:mod:`unipost.lifecycle`; this module runs the attempts and commits those decisions.
 """
 
 from __future__ import annotations
@@ -220,12 +219,8 @@ class RecordRunner:
             async with engine.bulkhead.slot(self._domain, self.channel.id):
                 if await self._admit():
                     await self._attempt()
-                    continue
-            if not self.lane.inline or self.record.moved_on:
-                # Parked (breaker, rate limit): this run is done with it even if its short
-                # wake (a probe's 1 s) passed meanwhile, or a slow store would spin it here
-                # and keep the route from its fallback.
-                return
+                elif not self.lane.inline or self.record.moved_on:
+                    return  # parked: this run is done with it even if its short wake passed
 
     def _defers(self, wait: float) -> bool:
         """The inline lane never sleeps longer than the Retry-After cap: it defers instead."""
