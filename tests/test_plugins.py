@@ -500,6 +500,7 @@ def test_hookspecs_are_found() -> None:
         "unipost_resolve_credentials",
         "unipost_store_credentials",
         "unipost_publish_event",
+        "unipost_status_sources",
     }
 
 

@@ -35,7 +35,7 @@ from unipost.errors import ErrorClass, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-RUN_DOCS = ("quickstart.md", "concepts.md", "configuration.md", "errors.md")
+RUN_DOCS = ("quickstart.md", "concepts.md", "configuration.md", "errors.md", "outage-awareness.md")
 MIN_RUN = 10  # the examples these pages have today; fewer means examples were lost or skipped
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)

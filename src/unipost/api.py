@@ -18,6 +18,7 @@ from unipost.events import Event
 from unipost.models import Post
 from unipost.plugins import PluginHost, default_host
 from unipost.report import Report
+from unipost.status_feeds import StatusSource
 
 __all__ = ["apublish", "build_dispatcher", "default_dispatcher", "preview", "publish", "report"]
 
@@ -48,10 +49,19 @@ def build_dispatcher(
         "store": config.store(),
         "retry_ambiguous": config.retry_ambiguous,
         "observers": observers,
+        "status": config.status,
+        "status_sources": _status_sources(config, host) if config.status.enabled else (),
         **dict(config.dispatch),
     }
     options.update(overrides)
     return Dispatcher(**options)
+
+
+def _status_sources(config: Config, host: PluginHost) -> tuple[StatusSource, ...]:
+    """The plugins' status feeds for every channel that can be built (secrets set)."""
+    lacking = config.lacking()
+    built = {cid: config.channels[cid] for cid in config.channels if cid not in lacking}
+    return host.status_sources(built)
 
 
 def default_dispatcher() -> tuple[Dispatcher, Config]:

@@ -8,6 +8,12 @@ is let through (half-open); success closes, failure re-opens for twice as long
 (30 s doubling to 10 min). Only failures that say "the platform is unwell"
 count (``ErrorClass.counts_for_breaker``); a 400 or a 429 never opens it.
 
+A platform's own status feed (:mod:`unipost.status_poll`) adds *advice*: a
+major outage it reports pre-opens a closed breaker (inline attempts then skip
+the domain while it lasts; the background lane still probes), a degraded
+status lowers the failure threshold, and a green feed only clears the advice —
+it never closes a breaker: only a real probe or delivery does.
+
 The state is data (:class:`BreakerData`) changed by pure functions
 (:func:`step`), kept in a :class:`~unipost.shared_state.SharedState`: every
 process using one outbox (or one Redis) sees the same breaker, and a
@@ -16,6 +22,7 @@ restarted worker remembers an open one.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Callable
 from typing import Protocol
@@ -30,6 +37,7 @@ __all__ = [
     "BreakerState",
     "BreakerStore",
     "Breakers",
+    "Severity",
     "step",
 ]
 
@@ -39,6 +47,18 @@ class BreakerState(enum.Enum):
     OPEN = "open"
     HALF_OPEN = "half_open"
     ISOLATED = "isolated"  # held open by an operator
+
+
+class Severity(enum.Enum):
+    """What a status feed says about a failure domain, worst last."""
+
+    OK = "ok"
+    MINOR = "minor"  # degraded, partial outage, maintenance: the threshold drops
+    MAJOR = "major"  # a major outage: the breaker opens before anything fails
+
+    @property
+    def rank(self) -> int:
+        return ("ok", "minor", "major").index(self.value)
 
 
 class Admission(enum.Enum):
@@ -58,6 +78,7 @@ class BreakerSettings:
     open_cap: float = 600.0
     probe_wait: float = 1.0  # how soon a delivery refused during a probe asks again
     probe_lease: float = 60.0  # a probe whose process died is given up after this long
+    degraded_threshold: int = 2  # consecutive failures that open it while a feed says degraded
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +91,24 @@ class BreakerData:
     consecutive: int = 0
     probe_until: float = 0.0  # a probe is in flight until then
     calls: tuple[tuple[float, bool], ...] = ()
+    #: What the domain's status feed says ("" when it says nothing or all is well).
+    advisory: str = ""
+    advisory_since: float = 0.0
+    advisory_note: str = ""  # "Meta reports a major outage of the Graph API"
+
+    @property
+    def advised_open(self) -> bool:
+        """A feed reports a major outage and no real delivery has closed the breaker since."""
+        return self.advisory == Severity.MAJOR.value and self.state is not BreakerState.CLOSED
+
+    def advice(self) -> str:
+        """The feed's word in one line: "Meta reports a major outage of … since 14:02 UTC"."""
+        if not self.advisory_note:
+            return ""
+        if not self.advisory_since:
+            return self.advisory_note
+        moment = dt.datetime.fromtimestamp(self.advisory_since, dt.UTC)
+        return f"{self.advisory_note} since {moment:%H:%M} UTC"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -90,7 +129,19 @@ class BreakerData:
             consecutive=int(data.get("consecutive", 0)),  # type: ignore[call-overload]
             probe_until=float(data.get("probe_until", 0.0)),  # type: ignore[arg-type]
             calls=tuple((float(t), bool(ok)) for t, ok in calls),  # type: ignore[attr-defined]
+            advisory=str(data.get("advisory") or ""),
+            advisory_since=float(data.get("advisory_since") or 0.0),  # type: ignore[arg-type]
+            advisory_note=str(data.get("advisory_note") or ""),
         )
+
+
+def _advice_only(data: BreakerData) -> BreakerData:
+    """A closed breaker that still remembers what the feed says."""
+    return BreakerData(
+        advisory=data.advisory,
+        advisory_since=data.advisory_since,
+        advisory_note=data.advisory_note,
+    )
 
 
 def _open(data: BreakerData, now: float, duration: float) -> BreakerData:
@@ -104,7 +155,10 @@ def _open(data: BreakerData, now: float, duration: float) -> BreakerData:
 
 
 def _tripped(data: BreakerData, cfg: BreakerSettings) -> bool:
-    if data.consecutive >= cfg.failure_threshold:
+    threshold = cfg.failure_threshold
+    if data.advisory:  # the platform itself says it is unwell: believe failures sooner
+        threshold = min(threshold, cfg.degraded_threshold)
+    if data.consecutive >= threshold:
         return True
     if len(data.calls) < cfg.min_calls:
         return False
@@ -112,15 +166,44 @@ def _tripped(data: BreakerData, cfg: BreakerSettings) -> bool:
     return failures / len(data.calls) >= cfg.rate_threshold
 
 
+def _advise(
+    data: BreakerData, severity: Severity, now: float, cfg: BreakerSettings, since: float, note: str
+) -> BreakerData:
+    if severity is Severity.OK:  # clears the advice only: a green feed never closes a breaker
+        return attrs.evolve(data, advisory="", advisory_since=0.0, advisory_note="")
+    same = data.advisory == severity.value
+    data = attrs.evolve(
+        data,
+        advisory=severity.value,
+        advisory_since=data.advisory_since if same else (since or now),
+        advisory_note=note,
+    )
+    if severity is Severity.MAJOR and not same and data.state is BreakerState.CLOSED:
+        return _open(data, now, cfg.open_base)  # pre-opened: the background lane probes it
+    return data
+
+
 def step(
-    data: BreakerData, op: str, now: float, cfg: BreakerSettings, arg: float = 0.0
+    data: BreakerData,
+    op: str,
+    now: float,
+    cfg: BreakerSettings,
+    arg: float = 0.0,
+    note: str = "",
 ) -> tuple[BreakerData, Admission | None]:
     """Apply one operation; the answer is an :class:`Admission` for ``"allow"``.
 
-    Operations: ``allow``; ``ok``, ``fail``, ``none`` (a verdict, ``arg`` 1.0
-    when it is the probe's); ``isolate`` (until ``arg``); ``reset``.
+    Operations: ``allow`` (``arg`` 1.0 for the inline lane); ``ok``, ``fail``,
+    ``none`` (a verdict, ``arg`` 1.0 when it is the probe's); ``isolate``
+    (until ``arg``); ``reset``; ``advise_ok``, ``advise_minor``,
+    ``advise_major`` (a status feed's word, ``arg`` since when, ``note`` why).
     """
+    if op.startswith("advise_"):
+        return _advise(data, Severity(op.removeprefix("advise_")), now, cfg, arg, note), None
     if op == "allow":
+        if arg == 1.0 and data.advised_open:
+            return data, Admission.REFUSED  # inline attempts skip a reported outage
+
         if data.state is BreakerState.CLOSED and not data.consecutive:
             return data, Admission.ALLOWED
         if data.state is BreakerState.CLOSED:
@@ -162,7 +245,7 @@ def step(
     if ok:
         data = attrs.evolve(data, consecutive=0)
         if data.state is BreakerState.HALF_OPEN and probe:
-            return BreakerData(), None
+            return _advice_only(data), None
         return data, None
     data = attrs.evolve(data, consecutive=data.consecutive + 1)
     if data.state is BreakerState.HALF_OPEN and probe:
@@ -183,7 +266,13 @@ class BreakerStore(Protocol):
     def breakers(self) -> dict[str, BreakerData]: ...
 
     def breaker_step(
-        self, domain: str, op: str, now: float, settings: BreakerSettings, arg: float = 0.0
+        self,
+        domain: str,
+        op: str,
+        now: float,
+        settings: BreakerSettings,
+        arg: float = 0.0,
+        note: str = "",
     ) -> tuple[BreakerData, BreakerData, Admission | None]: ...
 
 
@@ -205,9 +294,12 @@ class Breaker:
     def state(self) -> BreakerState:
         return self.data.state
 
-    def admit(self, now: float) -> Admission:
-        """May a request be sent to this domain now? Claims the probe when half-open."""
-        answer = self._apply("allow", now)
+    def admit(self, now: float, *, inline: bool = False) -> Admission:
+        """May a request be sent to this domain now? Claims the probe when half-open.
+
+        The inline lane is refused while a status feed's reported outage holds
+        the breaker open; the background lane takes the probes."""
+        answer = self._apply("allow", now, 1.0 if inline else 0.0)
         assert answer is not None
         return answer
 
@@ -225,6 +317,10 @@ class Breaker:
 
     def isolate(self, until: float) -> None:
         self._apply("isolate", 0.0, until)
+
+    def advise(self, severity: Severity, now: float, *, since: float = 0.0, note: str = "") -> None:
+        """Record what the domain's status feed says (see :mod:`unipost.status_poll`)."""
+        self._owner.apply(self.domain, f"advise_{severity.value}", now, since, note)
 
     def reset(self) -> None:
         self._apply("reset", 0.0)
@@ -246,8 +342,10 @@ class Breakers:
         """Change thresholds (tests and tuning): ``breakers.configure(failure_threshold=10)``."""
         self.settings = attrs.evolve(self.settings, **changes)  # type: ignore[arg-type]
 
-    def apply(self, domain: str, op: str, now: float, arg: float = 0.0) -> Admission | None:
-        before, after, answer = self.state.breaker_step(domain, op, now, self.settings, arg)
+    def apply(
+        self, domain: str, op: str, now: float, arg: float = 0.0, note: str = ""
+    ) -> Admission | None:
+        before, after, answer = self.state.breaker_step(domain, op, now, self.settings, arg, note)
         failing = before.state is not BreakerState.CLOSED or before.consecutive > 0
         healed = after.state is BreakerState.CLOSED and not after.consecutive
         if op == "ok" and failing and healed and self.on_recovered is not None:

@@ -27,6 +27,7 @@ from unipost.cli_outbox import cmd_outbox, cmd_worker
 from unipost.cli_output import emit, print_report
 from unipost.cli_post import read_post, read_route, roles
 from unipost.cli_preview import cmd_preview
+from unipost.cli_status import breaker_words, domain_breakers
 from unipost.config import Config, load_config
 from unipost.dispatcher import Dispatcher
 from unipost.errors import (
@@ -304,6 +305,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 def _cmd_channels(args: argparse.Namespace, config: Config) -> int:
     lacking = config.lacking()
+    breakers = domain_breakers(config)
     rows = []
     for cid in config.channels:
         channel = config.inspect(cid)
@@ -320,12 +322,18 @@ def _cmd_channels(args: argparse.Namespace, config: Config) -> int:
                 "lacks": redact(str(lacking[cid])) if cid in lacking else None,
             }
         )
+        data = breakers.get(str(rows[-1]["failure_domain"]))
+        rows[-1]["breaker"] = data.state.value if data is not None else "closed"
+        rows[-1]["advisory"] = (data.advisory or None) if data is not None else None
+        rows[-1]["status"] = breaker_words(data) or None
     if args.json:
         emit({"source": config.source, "channels": rows, "routes": sorted(config.routes)})
         return 0
     print(f"from {config.source}")
     for row in rows:
         line = f"{row['id']:<16} {row['type']:<12} domain {row['failure_domain'] or '?'}"
+        if row["status"]:
+            line += f"  — {row['status']}"
         if row["lacks"]:
             line += f"  — cannot send: {row['lacks']}"
         print(line)

@@ -20,6 +20,8 @@ def print_report(report: Report, as_json: bool) -> None:
     for outcome in report.outcomes:
         print("  " + outcome.line())
         for key, value in outcome.extra.items():
+            if key == "advisory":
+                continue  # already in the line's reason
             shown = ", ".join(map(str, value)) if isinstance(value, list) else value
             print(f"      {key}: {shown}")
         for index, recipient in enumerate(outcome.recipients, 1):

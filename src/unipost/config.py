@@ -45,13 +45,14 @@ from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, Us
 from unipost.outbox import MemoryStore, Store
 from unipost.plugins import PluginHost, default_host
 from unipost.routes import Route
+from unipost.status_poll import StatusSettings, parse_status
 
 __all__ = ["Channels", "Config", "default_outbox_path", "find_config", "load_config"]
 
 CONFIG_NAME = "unipost.toml"
 #: The project's own outbox, beside unipost.toml (or in the working directory without one).
 OUTBOX_DIR = ".unipost"
-_TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets"}
+_TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets", "status"}
 _DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
 _CHANNEL_META = {"type", "on_ambiguous"}
 # Seconds may be fractional; the caps are counts.
@@ -79,6 +80,7 @@ class Config:
     shared_state: str | None = None  # a redis:// URL: breakers and budgets shared through Redis
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
     retry_ambiguous: frozenset[str] = frozenset()
+    status: StatusSettings = attrs.field(factory=StatusSettings)  # [status]: platform feeds
     source: str = "built-in defaults"
     #: The directory the project lives in: where unipost.toml is, else the working directory.
     project: Path = attrs.field(factory=Path.cwd)
@@ -369,6 +371,7 @@ def parse_config(
         shared_state=shared_state,
         dispatch=dispatch,
         retry_ambiguous=frozenset(retry_ambiguous),
+        status=parse_status(data.get("status", {})),
         source=source,
         project=project or Path.cwd(),
     )

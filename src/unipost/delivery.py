@@ -34,6 +34,7 @@ from unipost.flow import http_step
 from unipost.lifecycle import Situation, Transition
 from unipost.outbox import Attempt, Record, State
 from unipost.retry import RetryPolicy
+from unipost.status_poll import refusal
 
 __all__ = ["Lane", "RecordRunner"]
 
@@ -252,9 +253,9 @@ class RecordRunner:
             self._commit(lifecycle.rate_wait(now + delay, now, patience_passed=passed))
             return False
         breaker = self.engine.breakers[self._domain]
-        admission = breaker.admit(now)
+        admission = breaker.admit(now, inline=self.lane.inline)
         if admission is Admission.REFUSED:
-            self._commit(lifecycle.breaker_open(self._domain, breaker.retry_at(now)))
+            self._commit(refusal(self.record, self._domain, breaker, now))
             return False
         self._probe = admission is not Admission.ALLOWED  # its verdict releases the claim
         limiter.take(credential, limits, now)

@@ -13,7 +13,7 @@ import asyncio
 import random
 import uuid
 import warnings
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -41,6 +41,8 @@ from unipost.records import Record
 from unipost.report import Report
 from unipost.retry import BACKGROUND, INLINE, RetryPolicy
 from unipost.route_walk import RouteWalker
+from unipost.status_feeds import StatusSource
+from unipost.status_poll import StatusPoller, StatusSettings
 from unipost.worker import BackgroundLane
 
 __all__ = ["Dispatcher", "Plan", "SharedFailureDomainWarning"]
@@ -71,7 +73,11 @@ class Dispatcher:
     rng: random.Random | None = None  # jitter source; tests inject one (default: seeded by seed)
     http: HttpPool = attrs.field(factory=HttpPool)
     owner: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    #: Platform status feeds the worker polls (``PluginHost.status_sources``); none by default.
+    status_sources: Sequence[StatusSource] = ()
+    status: StatusSettings = attrs.field(factory=StatusSettings)
     engine: Engine = attrs.field(init=False)
+    status_poller: StatusPoller = attrs.field(init=False)
     _walker: RouteWalker = attrs.field(init=False)
     _lane: BackgroundLane = attrs.field(init=False)
     _ops: Operations = attrs.field(init=False)
@@ -90,7 +96,8 @@ class Dispatcher:
         )
         rng = self.rng if self.rng is not None else random.Random(self.seed)
         self._walker = RouteWalker(self.engine, self.channels, rng)
-        self._lane = BackgroundLane(self.engine, self._walker)
+        self.status_poller = StatusPoller(self.engine, self.status_sources, self.status)
+        self._lane = BackgroundLane(self.engine, self._walker, self.status_poller)
         self._ops = Operations(self.engine, self.channels)
 
     @property

@@ -3,7 +3,8 @@
 Event names follow ``reference/resilience.md`` A.13: ``attempt.start``,
 ``attempt.end``, ``retry.scheduled``, ``ratelimit.wait``, ``breaker.transition``,
 ``fallback``, ``ambiguous``, ``reconcile.result``, ``delivered``, ``failed``,
-``expired``, ``blocked``. Fields are redacted when the event is made, so no
+``expired``, ``blocked``; and from status feeds ``status.reading``,
+``status.advisory``, ``status.account``, ``status.error``. Fields are redacted when the event is made, so no
 observer or log line can see a secret, an e-mail address or a phone number.
 """
 
@@ -41,8 +42,8 @@ class Event:
         return f"{self.name}{who} {bits}".rstrip()
 
 
-_WARNINGS = frozenset({"failed", "ambiguous", "expired", "blocked"})
-_INFO = frozenset({"delivered", "breaker.transition", "fallback"})
+_WARNINGS = frozenset({"failed", "ambiguous", "expired", "blocked", "status.advisory"})
+_INFO = frozenset({"delivered", "breaker.transition", "fallback", "status.account", "status.error"})
 
 
 def _level(name: str) -> int:

@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from unipost.channel import Channel
     from unipost.events import Event
+    from unipost.status_feeds import StatusSource
 
 __all__ = ["Register", "hookimpl"]
 
@@ -55,3 +56,12 @@ def unipost_publish_event(event: Event) -> None:
     """Observe a delivery event (attempt, retry, breaker transition, outcome).
 
     Exceptions are logged and ignored: an observer never breaks delivery."""
+
+
+@_hookspec
+def unipost_status_sources(channel: Channel) -> Iterable[StatusSource] | None:
+    """Name the public feeds that speak for ``channel`` (a configured instance): its
+    platform's status page, its server's health check, its account's standing.
+
+    Return None for channels of other plugins. The worker polls what you name
+    (see ``docs/outage-awareness.md``); you only describe it, never fetch it."""

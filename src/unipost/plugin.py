@@ -50,6 +50,7 @@ from unipost.hookspecs import Register, hookimpl
 from unipost.models import Media, Post, Variant
 from unipost.redact import mask_email, mask_phone, register_secret
 from unipost.responses import error_text, json_body, json_object, require
+from unipost.status_feeds import StatusSource
 from unipost.text import TextUnit, count, find_urls, graphemes, split, truncate
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "Receipt",
     "RecipientResult",
     "Register",
+    "StatusSource",
     "TextUnit",
     "Transient",
     "Unknown",

@@ -33,6 +33,7 @@ from unipost.hookspecs import Register
 if TYPE_CHECKING:
     from unipost.channel import Channel
     from unipost.events import Event
+    from unipost.status_feeds import StatusSource
 
 __all__ = ["PluginHost", "PluginInfo", "Register", "default_host"]
 
@@ -257,6 +258,25 @@ class PluginHost:
             if stored:
                 return True
         return False
+
+    def status_sources(self, channels: Mapping[str, Channel]) -> tuple[StatusSource, ...]:
+        """Every status feed the plugins name for ``channels`` (``unipost_status_sources``).
+
+        A plugin that raises here is logged and skipped: a status feed is
+        advice, and never worth a channel that cannot be built."""
+        self.load()
+        found: dict[StatusSource, None] = {}
+        for impl in reversed(self._pm.hook.unipost_status_sources.get_hookimpls()):
+            try:
+                for channel in channels.values():
+                    answer = cast("Iterable[StatusSource] | None", impl.function(channel=channel))
+                    found.update(dict.fromkeys(answer or ()))
+            except Exception:
+                log.exception(
+                    "plugin %r failed to name status sources; its feeds are left out",
+                    impl.plugin_name,
+                )
+        return tuple(found)
 
     def observers(self) -> list[Callable[..., object]]:
         """The ``unipost_publish_event`` hook as one observer (none when no plugin implements it).

@@ -46,7 +46,8 @@ _log = logging.getLogger("unipost")
 _LUA_FMT = "local function f(x) return string.format('%.6f', x) end\n"
 
 # KEYS: the breaker. ARGV: op, now, arg, failure_threshold, rate_threshold, window,
-# min_calls, open_base, open_cap, probe_lease. Returns: before JSON, after JSON, answer.
+# min_calls, open_base, open_cap, probe_lease, degraded_threshold, note.
+# Returns: before JSON, after JSON, answer.
 # The same rules as unipost.breaker.step, operation by operation.
 _STEP = (
     _LUA_FMT
@@ -69,13 +70,17 @@ local op, now, arg = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local failure_threshold, rate_threshold = tonumber(ARGV[4]), tonumber(ARGV[5])
 local window, min_calls = tonumber(ARGV[6]), tonumber(ARGV[7])
 local open_base, open_cap, probe_lease = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local degraded_threshold, note = tonumber(ARGV[11]), ARGV[12]
+local advisory, advisory_note = d.advisory or '', d.advisory_note or ''
+local advisory_since = num(d.advisory_since, 0)
 local before = raw or ''
 
 local function save()
   local list = {}
   for i, c in ipairs(calls) do list[i] = {f(c[1]), c[2]} end
   local value = cjson.encode({state = state, open_until = f(open_until), open_for = f(open_for),
-    consecutive = consecutive, probe_until = f(probe_until), calls = list})
+    consecutive = consecutive, probe_until = f(probe_until), calls = list,
+    advisory = advisory, advisory_since = f(advisory_since), advisory_note = advisory_note})
   if #list == 0 then value = string.gsub(value, '"calls":{}', '"calls":[]') end
   redis.call('SET', KEYS[1], value)
   return value
@@ -84,11 +89,31 @@ local function reset()
   redis.call('DEL', KEYS[1])
   return ''
 end
+local function closed_with_advice()
+  if advisory == '' then return reset() end
+  state, open_until, open_for, consecutive, probe_until, calls = 'closed', 0, 0, 0, 0, {}
+  return save()
+end
 local function open(duration)
   state, open_for, open_until, probe_until = 'open', duration, now + duration, 0
 end
 
+if string.sub(op, 1, 7) == 'advise_' then
+  local severity = string.sub(op, 8)
+  if severity == 'ok' then
+    advisory, advisory_since, advisory_note = '', 0, ''
+    return {before, save(), ''}
+  end
+  local same = advisory == severity
+  if not same then advisory_since = (arg ~= 0) and arg or now end
+  advisory, advisory_note = severity, note
+  if severity == 'major' and not same and state == 'closed' then open(open_base) end
+  return {before, save(), ''}
+end
 if op == 'allow' then
+  if arg == 1 and advisory == 'major' and state ~= 'closed' then
+    return {before, before, 'refused'}
+  end
   if state == 'closed' and consecutive == 0 then return {before, before, 'allowed'} end
   if state == 'closed' then
     -- Failing but not open yet: one request at a time, across every process.
@@ -131,14 +156,16 @@ kept[#kept + 1] = {now, ok}
 calls = kept
 if ok then
   consecutive = 0
-  if state == 'half_open' and probe then return {before, reset(), ''} end
+  if state == 'half_open' and probe then return {before, closed_with_advice(), ''} end
   return {before, save(), ''}
 end
 consecutive = consecutive + 1
 if state == 'half_open' and probe then
   open(math.min(open_cap, math.max(open_base, open_for * 2)))
 elseif state == 'closed' then
-  local tripped = consecutive >= failure_threshold
+  local threshold = failure_threshold
+  if advisory ~= '' then threshold = math.min(threshold, degraded_threshold) end
+  local tripped = consecutive >= threshold
   if not tripped and #calls >= min_calls then
     local failures = 0
     for _, c in ipairs(calls) do if not c[2] then failures = failures + 1 end end
@@ -331,7 +358,13 @@ class RedisState:
         return self._call(read, self.local.breakers)
 
     def breaker_step(
-        self, domain: str, op: str, now: float, settings: BreakerSettings, arg: float = 0.0
+        self,
+        domain: str,
+        op: str,
+        now: float,
+        settings: BreakerSettings,
+        arg: float = 0.0,
+        note: str = "",
     ) -> tuple[BreakerData, BreakerData, Admission | None]:
         def run() -> tuple[BreakerData, BreakerData, Admission | None]:
             before, after, answer = self._script(
@@ -342,11 +375,14 @@ class RedisState:
                     settings.failure_threshold, repr(settings.rate_threshold),
                     repr(settings.window), settings.min_calls, repr(settings.open_base),
                     repr(settings.open_cap), repr(settings.probe_lease),
+                    settings.degraded_threshold, note,
                 ],
             )()  # fmt: skip
             return _data(before), _data(after), Admission(answer.decode()) if answer else None
 
-        return self._call(run, lambda: self.local.breaker_step(domain, op, now, settings, arg))
+        return self._call(
+            run, lambda: self.local.breaker_step(domain, op, now, settings, arg, note)
+        )
 
     # -- retry budgets -------------------------------------------------------------------
 

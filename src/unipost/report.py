@@ -67,6 +67,9 @@ class Outcome:
                 f"#{i} {first.recipient}: {first.reason or 'refused'}{more}"
             )
         reason = _one_line(self.reason or "")
+        advisory = str(self.extra.get("advisory") or "")
+        if advisory and advisory not in reason:  # skipped on a status feed's word: say whose
+            reason = f"{reason}; before that: {advisory}" if reason else advisory
         failure = next((a for a in reversed(self.attempts) if a.error_class), None)
         if failure is None:
             return reason

@@ -32,7 +32,13 @@ class SharedState(Protocol):
     def breakers(self) -> dict[str, BreakerData]: ...
 
     def breaker_step(
-        self, domain: str, op: str, now: float, settings: BreakerSettings, arg: float = 0.0
+        self,
+        domain: str,
+        op: str,
+        now: float,
+        settings: BreakerSettings,
+        arg: float = 0.0,
+        note: str = "",
     ) -> tuple[BreakerData, BreakerData, Admission | None]:
         """Apply :func:`unipost.breaker.step`; returns (before, after, answer)."""
         ...
@@ -96,12 +102,18 @@ class JsonState(abc.ABC):
         return {key.removeprefix("breaker:"): BreakerData.from_json(v) for key, v in found.items()}
 
     def breaker_step(
-        self, domain: str, op: str, now: float, settings: BreakerSettings, arg: float = 0.0
+        self,
+        domain: str,
+        op: str,
+        now: float,
+        settings: BreakerSettings,
+        arg: float = 0.0,
+        note: str = "",
     ) -> tuple[BreakerData, BreakerData, Admission | None]:
         answer: list[Admission | None] = [None]
 
         def change(value: dict[str, Any] | None) -> dict[str, Any]:
-            after, answer[0] = step(BreakerData.from_json(value), op, now, settings, arg)
+            after, answer[0] = step(BreakerData.from_json(value), op, now, settings, arg, note)
             return after.to_json()
 
         before, after = self._update(f"breaker:{domain}", change)

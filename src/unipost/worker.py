@@ -3,6 +3,8 @@
 Each step asks the store for publications with a due record (not leased by
 a live driver), advances every one once with the background policy, and
 sleeps between empty polls. An attempt in progress always finishes first.
+Beside it, :meth:`BackgroundLane.run` keeps the status poller going
+(:mod:`unipost.status_poll`), so platform outages reach the breakers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from unipost.delivery import Lane
 from unipost.engine import Engine
 from unipost.records import State
 from unipost.route_walk import RouteWalker
+from unipost.status_poll import StatusPoller
 
 __all__ = ["BackgroundLane"]
 
@@ -28,6 +31,7 @@ _log = logging.getLogger("unipost")
 class BackgroundLane:
     engine: Engine
     walker: RouteWalker
+    status: StatusPoller | None = None
 
     async def step(self, *, limit: int = 100) -> int:
         """One worker step: every due publication advanced once. Returns how many moved.
@@ -61,9 +65,18 @@ class BackgroundLane:
     async def run(self, *, stop: asyncio.Event | None = None, poll: float = 1.0) -> None:
         """Deliver due records until ``stop`` is set (``unipost worker``)."""
         stop = stop if stop is not None else asyncio.Event()
-        while not stop.is_set():
-            if await self.step() == 0:
-                await self._nap(stop, poll)
+        feeds = None
+        if self.status is not None and self.status.feeds:
+            feeds = asyncio.ensure_future(self.status.run(stop))
+        try:
+            while not stop.is_set():
+                if await self.step() == 0:
+                    await self._nap(stop, poll)
+        finally:
+            if feeds is not None:
+                feeds.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feeds
 
     @contextlib.asynccontextmanager
     async def running(self, *, poll: float = 1.0) -> AsyncIterator[None]:

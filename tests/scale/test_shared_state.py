@@ -138,6 +138,26 @@ def test_isolate_and_reset_reach_every_process(handle: Handles) -> None:
     assert a.breaker("m") == BreakerData()
 
 
+def test_a_feeds_advice_reaches_every_process_and_a_green_feed_leaves_it_open(
+    handle: Handles,
+) -> None:
+    """The poller in the worker pre-opens; a publishing process sees it and skips inline."""
+    a, b = handle(), handle()
+    note = "Meta reports a major outage of the Graph API"
+    before, after, _ = a.breaker_step("meta", "advise_major", NOW, CFG, NOW - 60, note)
+    assert (before.state, after.state) == (BreakerState.CLOSED, BreakerState.OPEN)
+    seen = b.breaker("meta")
+    assert (seen.advisory, seen.advisory_note, seen.advisory_since) == ("major", note, NOW - 60)
+    later = NOW + CFG.open_base + 1
+    assert b.breaker_step("meta", "allow", later, CFG, 1.0)[2] is Admission.REFUSED  # inline
+    a.breaker_step("meta", "advise_ok", later, CFG)
+    assert b.breaker("meta").state is BreakerState.OPEN
+    assert b.breaker("meta").advisory == ""
+    assert b.breaker_step("meta", "allow", later, CFG, 1.0)[2] is Admission.PROBE
+    b.breaker_step("meta", "ok", later + 1, CFG, 1.0)
+    assert a.breaker("meta").state is BreakerState.CLOSED
+
+
 def test_a_budget_is_never_overdrawn(handle: Handles) -> None:
     states = [handle() for _ in range(2)]
     paid: list[bool] = []
@@ -181,13 +201,17 @@ def test_the_lua_breaker_is_the_python_breaker_step_by_step(redis_server: RedisS
     data = BreakerData()
     now = NOW
     ops = ["allow"] * 6 + ["ok"] * 3 + ["fail"] * 4 + ["none", "isolate", "reset"]
+    ops += ["advise_major", "advise_minor", "advise_ok"]  # a status feed's word
     try:
-        for n in range(400):
+        for n in range(600):
             now += rng.choice([0.25, 1.0, 3.0, 20.0, 45.0])
             op = rng.choice(ops)
             arg = {"isolate": now + 100.0}.get(op, float(rng.random() < 0.5))
-            data, expected = step(data, op, now, CFG, arg)
-            _, after, answer = state.breaker_step("d", op, now, CFG, arg)
+            if op.startswith("advise_"):
+                arg = rng.choice([0.0, now - 90.0])
+            note = f"Meta reports {op} ({n})" if op != "advise_ok" else ""
+            data, expected = step(data, op, now, CFG, arg, note)
+            _, after, answer = state.breaker_step("d", op, now, CFG, arg, note)
             assert (after, answer) == (data, expected), (n, op)
     finally:
         state.close()

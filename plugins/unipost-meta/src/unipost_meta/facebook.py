@@ -13,6 +13,7 @@ from unipost.plugin import (
     Absent,
     Capabilities,
     Change,
+    Channel,
     Context,
     DeliveryError,
     Flow,
@@ -26,6 +27,7 @@ from unipost.plugin import (
     Prepared,
     Receipt,
     Register,
+    StatusSource,
     TextUnit,
     Unknown,
     hookimpl,
@@ -38,6 +40,7 @@ from unipost_meta.graph import (
     numeric_id,
     search_recent,
 )
+from unipost_meta.status import status_sources
 
 __all__ = ["FacebookChannel", "unipost_register_channels"]
 
@@ -191,3 +194,11 @@ class FacebookChannel(GraphChannel):
 @hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(FacebookChannel)
+
+
+@hookimpl
+def unipost_status_sources(channel: Channel) -> list[StatusSource] | None:
+    """Meta's status page for the Graph API."""
+    if not isinstance(channel, FacebookChannel):
+        return None
+    return status_sources(channel, "graph-api")

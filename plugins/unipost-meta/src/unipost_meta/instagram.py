@@ -11,6 +11,7 @@ import httpx
 
 from unipost.plugin import (
     Capabilities,
+    Channel,
     ContentRejected,
     Context,
     Flow,
@@ -21,11 +22,13 @@ from unipost.plugin import (
     QuotaExhausted,
     Receipt,
     Register,
+    StatusSource,
     TextUnit,
     hookimpl,
     json_body,
 )
 from unipost_meta.graph import ContainerChannel, numeric_id
+from unipost_meta.status import status_sources
 
 __all__ = ["InstagramChannel", "unipost_register_channels"]
 
@@ -163,3 +166,11 @@ class InstagramChannel(ContainerChannel):
 @hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(InstagramChannel)
+
+
+@hookimpl
+def unipost_status_sources(channel: Channel) -> list[StatusSource] | None:
+    """Meta's status page for the Graph API."""
+    if not isinstance(channel, InstagramChannel):
+        return None
+    return status_sources(channel, "graph-api")

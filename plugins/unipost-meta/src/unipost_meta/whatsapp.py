@@ -14,6 +14,7 @@ from unipost.plugin import (
     AuthFailed,
     Capabilities,
     Change,
+    Channel,
     ConfigurationError,
     ContentRejected,
     Context,
@@ -32,6 +33,7 @@ from unipost.plugin import (
     Receipt,
     RecipientResult,
     Register,
+    StatusSource,
     TextUnit,
     count,
     find_urls,
@@ -41,6 +43,7 @@ from unipost.plugin import (
     truncate,
 )
 from unipost_meta.graph import PAIR_RATE_WAIT, GraphChannel, created_id, numeric_id
+from unipost_meta.status import number_health, status_sources
 
 __all__ = ["Template", "WhatsAppChannel", "unipost_register_channels"]
 
@@ -353,3 +356,14 @@ def _all_failed(failures: list[DeliveryError], results: list[RecipientResult]) -
 @hookimpl
 def unipost_register_channels(register: Register) -> None:
     register(WhatsAppChannel)
+
+
+@hookimpl
+def unipost_status_sources(channel: Channel) -> list[StatusSource] | None:
+    """Meta's status page for the Graph API and WhatsApp, and this number's standing."""
+    if not isinstance(channel, WhatsAppChannel):
+        return None
+    return [
+        *status_sources(channel, "whatsapp-business-api"),
+        number_health(channel, channel.phone_number_id),
+    ]
