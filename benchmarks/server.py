@@ -1,6 +1,8 @@
 """A local HTTP/1.1 test endpoint whose latency and answers are set by the request path.
 
-``/<delay_ms>/<status>/<anything>`` answers ``status`` after ``delay_ms``;
+``/<delay_ms>/<status>/<anything>`` answers ``status`` after ``delay_ms``
+(``/<delay_ms>/<status>/whatsapp/…`` with a WhatsApp Cloud API send result, whose
+message id the WhatsApp channel requires);
 ``/hang/<anything>`` reads the request and never answers (the connection is
 held until the client gives up). ``GET /_count`` returns how many requests
 were answered or held so far, so a benchmark can prove every request arrived.
@@ -22,6 +24,10 @@ import urllib.request
 from pathlib import Path
 
 _BODY = b'{"ok":true}'
+_WHATSAPP = (
+    b'{"messaging_product":"whatsapp","contacts":[{"input":"15550000000",'
+    b'"wa_id":"15550000000"}],"messages":[{"id":"wamid.HBgLMTU1NTAwMDAwMDAVAgARGBI"}]}'
+)
 _REASONS = {200: "OK", 201: "Created", 404: "Not Found", 500: "Internal Server Error"}
 
 
@@ -88,7 +94,8 @@ class _Endpoint(asyncio.Protocol):
             status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 200
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)
-            self._write(status, _BODY, close)
+            whatsapp = len(parts) > 2 and parts[2] == "whatsapp"
+            self._write(status, _WHATSAPP if whatsapp else _BODY, close)
             if close:
                 self.transport.close()
                 return

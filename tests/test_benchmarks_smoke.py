@@ -97,3 +97,23 @@ def test_markdown_table_lists_every_benchmark(results: dict) -> None:
         assert name in table
     header, _rule, *rows = table.splitlines()
     assert all(row.count("|") == header.count("|") for row in rows)
+
+
+def test_broadcast_reaches_every_recipient_by_sms_and_whatsapp() -> None:
+    """``benchmarks/broadcast.py`` at 20 recipients: each client reached all 20 (it asserts
+    that itself and exits non-zero otherwise); the table has a row per client."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "broadcast.py"), "--recipients", "20"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "| 20 |" in line]
+    clients = [row.split(" | ")[0].removeprefix("| ") for row in rows]
+    assert clients == [
+        "raw httpx loop (sms)",
+        "unipost twilio-sms (sqlite outbox)",
+        "raw httpx loop (whatsapp)",
+        "unipost whatsapp (sqlite outbox)",
+    ]

@@ -370,8 +370,10 @@ def test_check_passes_for_the_site_and_fails_for_a_webhook_that_is_down(
     code, out, _ = run(capsys, "check", "site", "hook", "--json")
     assert code == 1
     results = json.loads(out)
-    assert results["site"].startswith("ok:")
-    assert results["hook"].startswith("failed: not_sent")
+    assert results["site"]["ok"]
+    assert results["site"]["result"].startswith("ok:")
+    assert not results["hook"]["ok"]
+    assert results["hook"]["result"].startswith("failed: not_sent")
     assert HOOK_URL not in out
 
 

@@ -61,7 +61,7 @@ def test_inline_blocks_execute(guide: str) -> None:
 @pytest.fixture
 def examples(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, ModuleType]]:
     monkeypatch.syspath_prepend(str(EXAMPLES))
-    names = ("shout_plugin", "poll_plugin", "vault_plugin", "metrics_plugin")
+    names = ("shout_plugin", "poll_plugin", "vault_plugin", "metrics_plugin", "expiry_plugin")
     modules = {name: __import__(name) for name in names}
     yield modules
     for name in names:
@@ -123,6 +123,29 @@ def test_the_polling_example_pauses_until_ready(
     receipt = deliver(channel, post, sleep=sleep)  # type: ignore[arg-type]
     assert receipt == unipost.Receipt(platform_id="r1", url="https://reel/r1")
     assert pauses == [5.0]
+
+
+def test_the_expiry_example_makes_unipost_warn_five_days_ahead(
+    examples: dict[str, ModuleType], httpx_mock: object
+) -> None:
+    """The example's check, run by a dispatcher on a virtual clock: a warning event."""
+    clock = unipost.testing.VirtualClock()
+    httpx_mock.add_response(  # type: ignore[attr-defined]
+        url="https://api.tokeninfo.example/token",
+        json={"user": "bakery", "expires_at": clock.now() + 5 * 86400},
+    )
+    channel = examples["expiry_plugin"].TokenInfoChannel(id="shop", token="tokeninfo-0123456")
+    recorder = unipost.testing.EventRecorder()
+    dispatcher = unipost.Dispatcher(
+        channels={"shop": channel}, store=unipost.MemoryStore(), clock=clock, observers=[recorder]
+    )
+    try:
+        line = dispatcher.check("shop")
+    finally:
+        dispatcher.close()
+    assert line == "authenticated as @bakery; access token expires in 5 days"
+    [event] = recorder.of("credential.expiring")
+    assert event.fields["days_left"] == 5.0
 
 
 def test_the_polling_example_marks_its_publish_safe(

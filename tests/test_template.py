@@ -27,6 +27,8 @@ CONTEXT = {
     "author_name": "Test Author",
     "version": "0.3.1",
 }
+#: The second starting point: a channel whose credential is a URL (an incoming webhook).
+WEBHOOK_CONTEXT = {"platform": "chat-hook", "credential": "webhook-url"}
 
 
 def _environment() -> dict[str, str]:
@@ -62,11 +64,23 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def venv_python(rendered: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv holding the core from this checkout and the rendered plugin."""
+def rendered_webhook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("rendered-webhook")
+    return Path(
+        cookiecutter(
+            str(TEMPLATE), no_input=True, output_dir=str(out), extra_context=WEBHOOK_CONTEXT
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def venv_python(
+    rendered: Path, rendered_webhook: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A fresh venv holding the core from this checkout and the two rendered plugins."""
     venv = tmp_path_factory.mktemp("venv") / "env"
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    packages = (ROOT, f"{rendered}[test]")
+    packages = (ROOT, f"{rendered}[test]", f"{rendered_webhook}[test]")
     uv = shutil.which("uv")
     if uv is not None:
         _ok(_run(uv, "venv", "--python", sys.executable, venv))
@@ -99,6 +113,21 @@ def test_rendering_names_everything_after_the_platform(rendered: Path) -> None:
             assert "cookiecutter" not in text, f"unrendered variable in {path}"
 
 
+def test_the_webhook_starting_point_replaces_the_token_one(rendered_webhook: Path) -> None:
+    assert rendered_webhook.name == "unipost-chat-hook"
+    assert not (rendered_webhook / "_webhook").exists(), "the unused starting point is removed"
+    code = (rendered_webhook / "src" / "unipost_chat_hook" / "__init__.py").read_text("utf-8")
+    assert "class ChatHookChannel(Channel)" in code
+    assert "webhook_url: str = secret(validator=_check_webhook_url)" in code
+    assert "token: str" not in code
+    tests = (rendered_webhook / "tests" / "test_contract.py").read_text(encoding="utf-8")
+    assert "HOOK = " in tests
+    readme = (rendered_webhook / "README.md").read_text(encoding="utf-8")
+    assert 'webhook_url = { env = "CHAT_HOOK_WEBHOOK_URL" }' in readme
+    assert "{%" not in readme
+    assert not list(rendered_webhook.rglob("*{{*"))
+
+
 def test_a_bad_platform_name_is_refused(tmp_path: Path) -> None:
     from cookiecutter.exceptions import FailedHookException
 
@@ -112,14 +141,18 @@ def test_a_bad_platform_name_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_rendered_plugin_passes_its_contract_tests(rendered: Path, venv_python: Path) -> None:
-    result = _run(venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=rendered)
+@pytest.mark.parametrize("which", ["rendered", "rendered_webhook"])
+def test_rendered_plugin_passes_its_contract_tests(
+    which: str, request: pytest.FixtureRequest, venv_python: Path
+) -> None:
+    project: Path = request.getfixturevalue(which)
+    result = _run(venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
     out = _ok(result)
     assert " passed" in out
     assert "failed" not in out
     assert "skipped" not in out
     # every inherited ChannelContract test ran, not only the plugin's own tests
-    collected = _ok(_run(venv_python, "-m", "pytest", "--collect-only", "-q", cwd=rendered))
+    collected = _ok(_run(venv_python, "-m", "pytest", "--collect-only", "-q", cwd=project))
     assert "TestContract::test_registers_through_entry_point" in collected
     assert "TestContract::test_status_maps_to_class[429-headers0-RateLimited]" in collected
 
@@ -131,8 +164,8 @@ def test_unipost_plugins_lists_the_new_plugin(venv_python: Path, tmp_path: Path)
     assert rows["pixel-shop"]["version"] == "0.3.1"
     assert rows["pixel-shop"]["channels"] == ["pixel-shop"]
     assert rows["pixel-shop"]["error"] is None
-    # the fresh venv holds the core and this plugin only
-    assert sorted(rows) == ["email", "pixel-shop", "site", "webhook"]
+    # the fresh venv holds the core and the two rendered plugins only
+    assert sorted(rows) == ["chat-hook", "email", "pixel-shop", "site", "webhook"]
     script = venv_python.parent / ("unipost.exe" if os.name == "nt" else "unipost")
     listing = _ok(_run(script, "plugins", cwd=tmp_path))
     assert re.search(r"^pixel-shop\s+unipost-pixel-shop\s+0\.3\.1\s+pixel-shop$", listing, re.M), (
@@ -140,9 +173,13 @@ def test_unipost_plugins_lists_the_new_plugin(venv_python: Path, tmp_path: Path)
     )
 
 
-def test_rendered_code_is_lint_clean_and_strictly_typed(rendered: Path) -> None:
+@pytest.mark.parametrize("which", ["rendered", "rendered_webhook"])
+def test_rendered_code_is_lint_clean_and_strictly_typed(
+    which: str, request: pytest.FixtureRequest
+) -> None:
     """Authors start from this code, so it starts clean under its own ruff and mypy settings."""
-    _ok(_run(sys.executable, "-m", "ruff", "check", "--no-cache", ".", cwd=rendered))
-    _ok(_run(sys.executable, "-m", "ruff", "format", "--check", "--no-cache", ".", cwd=rendered))
-    out = _ok(_run(sys.executable, "-m", "mypy", "--no-incremental", "src", cwd=rendered))
+    project: Path = request.getfixturevalue(which)
+    _ok(_run(sys.executable, "-m", "ruff", "check", "--no-cache", ".", cwd=project))
+    _ok(_run(sys.executable, "-m", "ruff", "format", "--check", "--no-cache", ".", cwd=project))
+    out = _ok(_run(sys.executable, "-m", "mypy", "--no-incremental", "src", cwd=project))
     assert "Success" in out

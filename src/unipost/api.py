@@ -48,6 +48,7 @@ def build_dispatcher(
         "channels": config.channels,
         "store": config.store(),
         "retry_ambiguous": config.retry_ambiguous,
+        "credential_warn_days": config.credential_warn_days,
         "observers": observers,
         "status": config.status,
         "status_sources": _status_sources(config, host) if config.status.enabled else (),

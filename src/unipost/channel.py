@@ -29,6 +29,7 @@ import httpx
 from unipost import text as textmod
 from unipost.classify import error_for_status
 from unipost.context import Context, Flow, Pause
+from unipost.credentials import CredentialStatus
 from unipost.errors import (
     ConfigurationError,
     ContentRejected,
@@ -475,11 +476,12 @@ class Channel(abc.ABC):
     async def lookup(self, prepared: Prepared, ctx: Context) -> LookupResult:
         return await ctx.run(self.lookup_flow(prepared, ctx))
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
-        """Verify credentials and reachability; return a short description."""
+    def check_flow(self, ctx: Context) -> Flow[str | CredentialStatus]:
+        """Verify credentials and reachability: a short description, or a
+        :class:`CredentialStatus` that also says when the credentials lapse."""
         return _constant("no check available")
 
-    async def check(self, ctx: Context) -> str:
+    async def check(self, ctx: Context) -> str | CredentialStatus:
         return await ctx.run(self.check_flow(ctx))
 
     def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from unipost import routes as routing
 from unipost.api import build_dispatcher
+from unipost.cli_check import cmd_check
 from unipost.cli_outbox import cmd_outbox, cmd_worker
 from unipost.cli_output import emit, print_report
 from unipost.cli_post import read_post, read_route, roles
@@ -31,7 +32,6 @@ from unipost.cli_status import breaker_words, domain_breakers
 from unipost.config import Config, load_config
 from unipost.dispatcher import Dispatcher
 from unipost.errors import (
-    DeliveryError,
     PluginError,
     StoreError,
     UnipostError,
@@ -192,6 +192,11 @@ def _parser() -> argparse.ArgumentParser:
         help="only records in this state (repeatable)",
     )
     listing.add_argument("--channel", help="only records of this channel")
+    listing.add_argument(
+        "--blocked-by",
+        metavar="CHANNEL",
+        help="only records waiting for CHANNEL's credential to be authorized again",
+    )
     listing.add_argument("--post", metavar="ID", help="only records of this post id")
     listing.add_argument(
         "--limit",
@@ -203,7 +208,13 @@ def _parser() -> argparse.ArgumentParser:
     show = osub.add_parser("show", help="one record and its attempts, or a post's report")
     show.add_argument("target", help="a record id or a post id")
     retry = osub.add_parser("retry", help="send a failed, expired or waiting record again now")
-    retry.add_argument("record", help="the record id (from `unipost outbox list`)")
+    retry.add_argument("record", nargs="?", help="the record id (from `unipost outbox list`)")
+    retry.add_argument(
+        "--blocked-by",
+        metavar="CHANNEL",
+        help="after authorizing CHANNEL again: send every record its credential blocked, "
+        "once each (instead of one record id)",
+    )
     cancel = osub.add_parser("cancel", help="cancel what is not delivered of a post")
     cancel.add_argument("target", help="a post id, or one record id")
     cancel.add_argument("--channel", help="only this channel's record of the post")
@@ -342,23 +353,6 @@ def _cmd_channels(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _cmd_check(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
-    results: dict[str, str] = {}
-    failed = False
-    for channel_id in args.channel or list(config.channels):
-        try:
-            results[channel_id] = "ok: " + dispatcher.check(channel_id)
-        except (DeliveryError, UsageError) as exc:
-            failed = True
-            results[channel_id] = f"failed: {redact(str(exc))}"
-    if args.json:
-        emit(results)
-    else:
-        for channel_id, result in results.items():
-            print(f"{channel_id:<16} {result}")
-    return 1 if failed else 0
-
-
 # -- the entry point ----------------------------------------------------------------------
 
 
@@ -440,7 +434,7 @@ def _command(args: argparse.Namespace) -> int:
         if args.command == "publish":
             return _cmd_publish(args, config, dispatcher, sink)
         if args.command == "check":
-            return _cmd_check(args, config, dispatcher)
+            return cmd_check(args, config, dispatcher)
         if args.command == "outbox":
             return cmd_outbox(args, config, dispatcher)
         return cmd_worker(args, config, dispatcher, sink)

@@ -16,6 +16,7 @@ from unipost.cli_output import emit
 from unipost.config import Config
 from unipost.dispatcher import Dispatcher
 from unipost.errors import StoreError, UsageError
+from unipost.operations import blocked_by_credential as blocked_by
 from unipost.outbox import Attempt, Record, State, Store
 from unipost.progress import EventSink, WorkerLog
 from unipost.redact import redact
@@ -27,6 +28,7 @@ def when(timestamp: float) -> str:
 
 def record_json(record: Record) -> dict[str, Any]:
     data = {**attrs.asdict(record), "state": record.state.value}
+    data["blocked_by"] = record.channel if blocked_by(record) else None
     if data.get("last_error"):
         data["last_error"] = redact(data["last_error"])
     return data
@@ -83,22 +85,39 @@ def show_record(record: Record, store: Store, as_json: bool) -> int:
 def cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher) -> int:
     store = dispatcher.store
     if args.action == "list":
-        records = store.query(
-            states=[State(s) for s in args.state],
-            channel=args.channel,
-            post_id=args.post,
-            limit=args.limit,
-        )
+        if args.blocked_by:
+            records = [
+                r
+                for r in dispatcher.blocked(args.blocked_by)
+                if (not args.state or r.state.value in args.state)
+                and (args.channel is None or r.channel == args.channel)
+                and (args.post is None or r.post_id == args.post)
+            ][: args.limit]
+        else:
+            records = store.query(
+                states=[State(s) for s in args.state],
+                channel=args.channel,
+                post_id=args.post,
+                limit=args.limit,
+            )
         if args.json:
             emit([record_json(r) for r in records])
             return 0
         for r in records:
             detail = r.url or (redact(r.last_error) if r.last_error else "")
+            if blocked_by(r):
+                detail = f"blocked by {r.channel}'s credential: {detail}"
             print(
                 f"{r.id}  {r.post_id:<20} {r.channel:<14} {r.state.value:<11} "
                 f"attempts {r.attempts}  {detail}".rstrip()
             )
         print(f"{len(records)} record(s) in {store.location}")
+        waiting = sorted({r.channel for r in records if blocked_by(r)})
+        for channel in waiting:
+            print(
+                f"after authorizing {channel} again: unipost outbox retry --blocked-by {channel}",
+                file=sys.stderr,
+            )
         say_lacking(config)
         return 0
     if args.action == "show":
@@ -121,12 +140,7 @@ def cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher)
             count = dispatcher.cancel(args.target, args.channel)
         return done(args, {"cancelled": count}, f"cancelled {count} record(s)")
     if args.action == "retry":
-        record = dispatcher.retry(args.record)
-        return done(
-            args,
-            {"record": record.id, "state": record.state.value},
-            f"{record.id} will be sent again by the worker",
-        )
+        return retry(args, dispatcher)
     record = dispatcher.resolve(
         args.record, delivered=args.delivered, platform_id=args.platform_id, url=args.url
     )
@@ -134,6 +148,30 @@ def cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher)
         args,
         {"record": record.id, "state": record.state.value},
         f"{record.id} is now {record.state.value}",
+    )
+
+
+def retry(args: argparse.Namespace, dispatcher: Dispatcher) -> int:
+    """One record by id, or with ``--blocked-by`` every record a credential blocked."""
+    if (args.record is None) == (args.blocked_by is None):
+        raise UsageError(
+            "record",
+            "give one record id or --blocked-by CHANNEL",
+            "unipost outbox retry RECORD_ID, or unipost outbox retry --blocked-by facebook",
+        )
+    if args.blocked_by is not None:
+        count = dispatcher.reauthorize(args.blocked_by)
+        return done(
+            args,
+            {"channel": args.blocked_by, "released": count},
+            f"{count} record(s) blocked by {args.blocked_by}'s credential will be sent again "
+            "by the worker",
+        )
+    record = dispatcher.retry(args.record)
+    return done(
+        args,
+        {"record": record.id, "state": record.state.value},
+        f"{record.id} will be sent again by the worker",
     )
 
 

@@ -40,7 +40,12 @@ import attrs
 from unipost import routes as routing
 from unipost.channel import Channel
 from unipost.config_channels import Channels, Spec, build_channel
-from unipost.config_values import check_dispatch, check_route_options, check_settings
+from unipost.config_values import (
+    check_dispatch,
+    check_route_options,
+    check_settings,
+    credential_warn_days,
+)
 from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, UsageError
 from unipost.outbox import MemoryStore, Store
 from unipost.plugins import PluginHost, default_host
@@ -52,7 +57,15 @@ __all__ = ["Channels", "Config", "default_outbox_path", "find_config", "load_con
 CONFIG_NAME = "unipost.toml"
 #: The project's own outbox, beside unipost.toml (or in the working directory without one).
 OUTBOX_DIR = ".unipost"
-_TOP_KEYS = {"outbox", "channels", "routes", "dispatch", "allow_inline_secrets", "status"}
+_TOP_KEYS = {
+    "outbox",
+    "channels",
+    "routes",
+    "dispatch",
+    "credentials",
+    "allow_inline_secrets",
+    "status",
+}
 _DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
 _CHANNEL_META = {"type", "on_ambiguous"}
 # Seconds may be fractional; the caps are counts.
@@ -79,6 +92,8 @@ class Config:
     outbox: str | None = None  # a path, "memory", a postgresql:// URL, or None: the project's file
     shared_state: str | None = None  # a redis:// URL: breakers and budgets shared through Redis
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
+    #: ``[credentials] warn_days``: warn this many days before a credential lapses.
+    credential_warn_days: float = 7.0
     retry_ambiguous: frozenset[str] = frozenset()
     status: StatusSettings = attrs.field(factory=StatusSettings)  # [status]: platform feeds
     source: str = "built-in defaults"
@@ -361,6 +376,7 @@ def parse_config(
         raise ConfigurationError("dispatch", "must be a table", "write [dispatch] deadline = 30")
     dispatch = dict(raw_dispatch)
     check_dispatch(dispatch, _DISPATCH_KEYS)
+    warn_days = credential_warn_days(data.get("credentials", {}))
     channels: Mapping[str, Channel] = (
         Channels(specs, built) if specs else dict(Config.default(host).channels)
     )
@@ -370,6 +386,7 @@ def parse_config(
         outbox=outbox.get("url", path),
         shared_state=shared_state,
         dispatch=dispatch,
+        credential_warn_days=warn_days,
         retry_ambiguous=frozenset(retry_ambiguous),
         status=parse_status(data.get("status", {})),
         source=source,

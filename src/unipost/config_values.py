@@ -157,6 +157,25 @@ def check_dispatch(dispatch: Mapping[str, Any], known: set[str]) -> None:
             )
 
 
+def credential_warn_days(section: Any) -> float:
+    """``[credentials] warn_days``: how many days ahead ``unipost check`` warns (default 7)."""
+    if not isinstance(section, Mapping):
+        raise ConfigurationError(
+            "credentials", "must be a table", "write [credentials] warn_days = 7"
+        )
+    for key in section:
+        if key != "warn_days":
+            raise ConfigurationError(f"credentials.{key}", "unknown key", "use warn_days")
+    days = section.get("warn_days", 7)
+    if not (conforms(days, float) and days >= 0):
+        raise ConfigurationError(
+            "credentials.warn_days",
+            f"in [credentials], warn_days must be a number of days of 0 or more, not {days!r}",
+            "write e.g. warn_days = 7",
+        )
+    return float(days)
+
+
 def check_route_options(key: str, value: Mapping[str, Any]) -> None:
     patience = value.get("patience")
     if patience is not None and not (conforms(patience, float) and patience > 0):

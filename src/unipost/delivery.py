@@ -201,7 +201,7 @@ class RecordRunner:
                 return  # too little time to finish an attempt: left untouched for the worker
             if not record.started_at:
                 record.started_at = now  # patience and key windows count from here
-            refused = engine.blocked_accounts.get(self.channel.credential_key)
+            refused = engine.account_block(self.channel.credential_key)
             if refused is not None:
                 self._commit(lifecycle.blocked(refused))
                 return
@@ -436,9 +436,9 @@ class RecordRunner:
             self._emit("retry.budget_exhausted", error_class=kind.value)
         if kind is ErrorClass.RATE_LIMITED and transition.next_attempt_at is not None:
             # Every record on this credential waits too: one 429 is not paid for again.
-            self.engine.limiter.pause(self.channel.credential_key, transition.next_attempt_at)
+            transition = self.engine.limiter.waits(self.channel.credential_key, transition, error)
         if transition.state is State.BLOCKED:
-            self.engine.blocked_accounts[self.channel.credential_key] = str(error)
+            self.engine.block_account(self.channel.credential_key, str(error))
         self._commit(transition)
 
     # -- reconciliation and recovery ------------------------------------------------

@@ -23,6 +23,7 @@ from unipost._http import HttpPool
 from unipost.breaker import Breakers
 from unipost.channel import Channel
 from unipost.clock import Clock, default_clock
+from unipost.credentials import CredentialStatus
 from unipost.delivery import Lane
 from unipost.engine import Bulkhead, Engine, Settings
 from unipost.events import Event
@@ -64,6 +65,7 @@ class Dispatcher:
     lease_margin: float = 5.0
     min_attempt_window: float = 1.0
     publication_lease: float = 10.0
+    credential_warn_days: float = 7.0
     max_in_flight: int = 1000
     per_domain: int | None = None
     per_channel: int | None = 4
@@ -184,11 +186,24 @@ class Dispatcher:
     def reauthorize(self, channel_id: str) -> int:
         return self._ops.reauthorize(channel_id)
 
-    async def acheck(self, channel_id: str) -> str:
+    def blocked(self, channel_id: str) -> list[Record]:
+        """Records waiting for ``channel_id``'s credential to be authorized again."""
+        return self._ops.blocked(channel_id)
+
+    async def acheck_credentials(self, channel_id: str) -> CredentialStatus:
+        """Check a channel; its identity and when its credentials lapse (warned as events)."""
         return await self._ops.check(channel_id)
 
-    def check(self, channel_id: str) -> str:
+    def check_credentials(self, channel_id: str) -> CredentialStatus:
         return self._run_sync(self._ops.check(channel_id))
+
+    async def acheck(self, channel_id: str) -> str:
+        """:meth:`acheck_credentials` as one line of text."""
+        status = await self._ops.check(channel_id)
+        return status.describe(self.clock.now())
+
+    def check(self, channel_id: str) -> str:
+        return self._run_sync(self.acheck(channel_id))
 
     # -- lifetime ------------------------------------------------------------------------
 

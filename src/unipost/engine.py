@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -45,6 +46,13 @@ class Settings:
     retry_ambiguous: frozenset[str]
     #: How long a publication stays claimed by a driver that stopped renewing it (it died).
     publication_lease: float = 10.0
+    #: ``check()`` warns this many days before a credential a person must renew lapses.
+    credential_warn_days: float = 7.0
+
+
+#: Shared-state key prefix of the time a credential was last re-authorized (a monotonic
+#: time per key, the primitive the rate limiter's not-before times use).
+_REAUTHORIZED = "reauthorized:"
 
 
 class Gate:
@@ -147,7 +155,9 @@ class Engine:
     shared: SharedState = attrs.field(init=False)
     breakers: Breakers = attrs.field(init=False)
     limiter: RateLimiter = attrs.field(init=False)
+    #: credential key → why the platform refused it (records wait for a re-authorization)
     blocked_accounts: dict[str, str] = attrs.field(factory=dict)
+    _blocked_at: dict[str, float] = attrs.field(factory=dict, init=False)
     #: Channels whose server was found to ignore idempotency keys, with why (by channel id).
     keys_ignored: dict[str, str] = attrs.field(factory=dict)
 
@@ -183,6 +193,34 @@ class Engine:
             settings=BreakerSettings(probe_lease=max(BreakerSettings().probe_lease, held)),
         )
         self.limiter = RateLimiter(shared=self.shared)
+
+    # -- credentials refused by the platform ---------------------------------------------
+
+    def block_account(self, credential: str, reason: str) -> None:
+        """Nothing more is sent on ``credential`` until someone re-authorizes it."""
+        self.blocked_accounts[credential] = reason
+        self._blocked_at[credential] = self.clock.now()
+
+    def account_block(self, credential: str) -> str | None:
+        """Why ``credential`` is refused, unless it was re-authorized since — by any process.
+
+        The block is remembered in memory (no store read on the hot path); the
+        re-authorization is a shared mark, so ``unipost outbox retry --blocked-by``
+        run beside a worker frees the worker's block too.
+        """
+        reason = self.blocked_accounts.get(credential)
+        if reason is None:
+            return None
+        since = self._blocked_at.get(credential, math.inf)
+        if self.shared.not_before(_REAUTHORIZED + credential) >= since:
+            self.blocked_accounts.pop(credential, None)
+            return None
+        return reason
+
+    def reauthorized(self, credential: str) -> None:
+        """Lift the block on ``credential`` here and in every process sharing the outbox."""
+        self.blocked_accounts.pop(credential, None)
+        self.shared.push_not_before(_REAUTHORIZED + credential, self.clock.now())
 
     def budget(self, domain: str) -> RetryBudget:
         return RetryBudget(self.shared, domain)

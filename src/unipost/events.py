@@ -3,9 +3,12 @@
 Event names follow ``reference/resilience.md`` A.13: ``attempt.start``,
 ``attempt.end``, ``retry.scheduled``, ``ratelimit.wait``, ``breaker.transition``,
 ``fallback``, ``ambiguous``, ``reconcile.result``, ``delivered``, ``failed``,
-``expired``, ``blocked``; and from status feeds ``status.reading``,
-``status.advisory``, ``status.account``, ``status.error``. Fields are redacted when the event is made, so no
-observer or log line can see a secret, an e-mail address or a phone number.
+``expired``, ``blocked``; from status feeds ``status.reading``,
+``status.advisory``, ``status.account``, ``status.error``; and from ``check()``,
+``credential.expiring`` and ``credential.expired`` (see :mod:`unipost.credentials`),
+``credential.reauthorized`` from ``unipost outbox retry --blocked-by``. Fields are
+redacted when the event is made, so no observer or log line can see a secret, an
+e-mail address or a phone number.
 """
 
 from __future__ import annotations
@@ -42,8 +45,27 @@ class Event:
         return f"{self.name}{who} {bits}".rstrip()
 
 
-_WARNINGS = frozenset({"failed", "ambiguous", "expired", "blocked", "status.advisory"})
-_INFO = frozenset({"delivered", "breaker.transition", "fallback", "status.account", "status.error"})
+_WARNINGS = frozenset(
+    {
+        "failed",
+        "ambiguous",
+        "expired",
+        "blocked",
+        "status.advisory",
+        "credential.expiring",
+        "credential.expired",
+    }
+)
+_INFO = frozenset(
+    {
+        "delivered",
+        "breaker.transition",
+        "fallback",
+        "status.account",
+        "status.error",
+        "credential.reauthorized",
+    }
+)
 
 
 def _level(name: str) -> int:

@@ -17,8 +17,9 @@ import attrs
 from unipost import lifecycle, route_state
 from unipost import routes as routing
 from unipost.channel import Channel, Context, RecipientResult
+from unipost.credentials import CredentialStatus, as_status, expiry_warnings
 from unipost.engine import Engine
-from unipost.errors import UsageError
+from unipost.errors import ErrorClass, MissingSecret, UsageError
 from unipost.flow import http_step
 from unipost.lifecycle import Transition
 from unipost.planning import channel_named
@@ -79,8 +80,19 @@ def retry_requested(record: Record, now: float, ttl: float) -> Transition:
     )
 
 
-def reauthorized(now: float) -> Transition:
-    return Transition(state=State.RETRY_WAIT, next_attempt_at=now, changes={"moved_on": False})
+def reauthorized(record: Record, now: float, ttl: float) -> Transition:
+    """The credential was fixed: due now. A record whose TTL ran out while it waited
+    for a person gets a new TTL (the operator asked for it by name)."""
+    if record.state is State.BLOCKED:
+        return Transition(state=State.RETRY_WAIT, next_attempt_at=now, changes={"moved_on": False})
+    return retry_requested(record, now, ttl)
+
+
+def blocked_by_credential(record: Record) -> bool:
+    """Waiting on (or expired while waiting on) a credential the platform refused."""
+    if record.last_class != ErrorClass.AUTH.value:
+        return False
+    return record.state is State.BLOCKED or record.state is State.EXPIRED
 
 
 def _route_order(record: Record) -> list[int]:
@@ -237,21 +249,52 @@ class Operations:
             now = self.engine.clock.now()
             return self._change(record, retry_requested(record, now, ttl))
 
+    def sharing_credential(self, channel_id: str) -> tuple[str, ...]:
+        """``channel_id`` and every configured channel on the same credential."""
+        key = channel_named(self.channels, channel_id).credential_key
+        same = []
+        for other in self.channels:
+            try:
+                if self.channels[other].credential_key == key:
+                    same.append(other)
+            except MissingSecret:  # its secret is unset: it cannot be the same credential
+                continue
+        return tuple(same) or (channel_id,)
+
+    def blocked(self, channel_id: str) -> list[Record]:
+        """Records waiting for ``channel_id``'s credential (or expired while waiting)."""
+        found: list[Record] = []
+        for channel in self.sharing_credential(channel_id):
+            records = self.engine.store.query(
+                states=(State.BLOCKED, State.EXPIRED), channel=channel
+            )
+            found.extend(r for r in records if blocked_by_credential(r))
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
     def reauthorize(self, channel_id: str) -> int:
-        """Unblock a channel's records after its credentials were fixed."""
+        """The channel's credential was fixed: lift its block everywhere and send again, once,
+        every record it held (``unipost outbox retry --blocked-by CHANNEL``)."""
         channel = channel_named(self.channels, channel_id)
-        self.engine.blocked_accounts.pop(channel.credential_key, None)
+        self.engine.reauthorized(channel.credential_key)
+        store = self.engine.store
         count = 0
-        for record in self.engine.store.query(states=(State.BLOCKED,), channel=channel_id):
-            if record.last_class == lifecycle.HELD:
-                continue  # held for a person's resolve, not for credentials
+        for record in self.blocked(channel_id):
             with self._holding(record.publication_id):
-                self._change(record, reauthorized(self.engine.clock.now()))
+                current = store.record(record.id)
+                if not blocked_by_credential(current):
+                    continue  # settled meanwhile
+                ttl = float(store.publication(current.publication_id).post.get("ttl", 86400.0))
+                self._change(current, reauthorized(current, self.engine.clock.now(), ttl))
                 count += 1
+        self.engine.emit("credential.reauthorized", channel=channel_id, released=count)
         return count
 
-    async def check(self, channel_id: str) -> str:
-        """Run a channel's credential and reachability check; raises the classified error."""
+    async def check(self, channel_id: str) -> CredentialStatus:
+        """Run a channel's credential and reachability check; raises the classified error.
+
+        Credentials a person must renew within ``credential_warn_days`` are
+        announced as ``credential.expiring`` (or ``credential.expired``) events.
+        """
         channel = channel_named(self.channels, channel_id)
         clock = self.engine.clock
         deadline = clock.now() + self.engine.settings.attempt_timeout
@@ -264,4 +307,8 @@ class Operations:
             send=http_step(self.engine.http, channel, deadline=deadline, now=clock.now),
             sleep=clock.sleep,
         )
-        return await channel.check(context)
+        status = as_status(await channel.check(context))
+        warn_days = self.engine.settings.credential_warn_days
+        for warning in expiry_warnings(channel_id, status, now=clock.now(), warn_days=warn_days):
+            self.engine.emit(warning.event, channel=channel_id, **warning.fields())
+        return status

@@ -30,6 +30,7 @@ from unipost.channel import (
     secret,
 )
 from unipost.classify import error_for_status, parse_retry_after, request_id, seconds_until
+from unipost.credentials import CredentialStatus, Expiry
 from unipost.errors import (
     Ambiguous,
     AuthFailed,
@@ -64,9 +65,11 @@ __all__ = [
     "ConfigurationError",
     "ContentRejected",
     "Context",
+    "CredentialStatus",
     "DeliveryError",
     "DuplicateSignal",
     "ErrorClass",
+    "Expiry",
     "Flow",
     "Forbidden",
     "Found",

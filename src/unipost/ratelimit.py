@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 import attrs
 
 from unipost.channel import Limit
+from unipost.errors import DeliveryError
+from unipost.lifecycle import Transition
 
 if TYPE_CHECKING:
     from unipost.shared_state import SharedState
 
-__all__ = ["RateLimiter", "TokenBucket", "reset_from_headers"]
+__all__ = ["RateLimiter", "TokenBucket", "limit_wait", "reset_from_headers"]
 
 
 @attrs.define
@@ -127,8 +129,24 @@ class RateLimiter:
         if self.shared is not None:
             self.shared.push_not_before(credential, until)
 
+    def waits(self, credential: str, transition: Transition, error: DeliveryError) -> Transition:
+        """A rate-limited attempt: every record on ``credential`` waits until the record's next
+        try, and the wait is told as ``ratelimit.wait`` (see :func:`limit_wait`)."""
+        if transition.next_attempt_at is not None:
+            self.pause(credential, transition.next_attempt_at)
+        return limit_wait(transition, error)
+
     def observe(self, credential: str, headers: Mapping[str, str], now: float) -> None:
         """Correct the declared limits with what the platform's headers say."""
         reset = reset_from_headers(headers, now)
         if reset is not None and reset > now:
             self.pause(credential, reset)
+
+
+def limit_wait(transition: Transition, error: DeliveryError) -> Transition:
+    """A rate-limited attempt's wait, told as ``ratelimit.wait`` with the platform's
+    ``retry_after``: waiting for a limit is not a failure, so not ``retry.scheduled``."""
+    if transition.event != "retry.scheduled":
+        return transition
+    more = {"retry_after": error.retry_after, "status": error.status}
+    return attrs.evolve(transition, event="ratelimit.wait", details={**transition.details, **more})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -10,11 +11,12 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 from unipost_bluesky import BlueskyChannel, tid_for
+from unipost_bluesky._session import jwt_expiry
 
 from unipost import Media, Post
 from unipost.channel import Absent, Found
 from unipost.errors import AuthFailed, Permanent, RateLimited, Transient
-from unipost.testing import ChannelContract, check, deliver, lookup, png
+from unipost.testing import ChannelContract, check, check_status, deliver, lookup, png
 
 PDS = "https://pds.example"
 PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -321,3 +323,40 @@ def test_images_win_the_embed_and_the_card_moves_or_is_skipped() -> None:
     assert any(c.kind == "link_card_skipped" for c in single.changes)
     long = ch.prepare(Post(text="word " * 80, link="https://bakery.example/o", media=[image]))
     assert long.payload["card_part"] == 1
+
+
+def _jwt(exp: float) -> str:
+    """A JWT shaped like a PDS's (header.payload.signature); the signature is not checked."""
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    header = part({"typ": "at+jwt", "alg": "HS256"})
+    return f"{header}.{part({'scope': 'com.atproto.access', 'sub': DID, 'exp': exp})}.c2ln"
+
+
+def test_check_reports_the_session_lifetimes_read_from_the_jwts(httpx_mock: HTTPXMock) -> None:
+    now = time.time()
+    tokens = session(access=_jwt(now + 2 * 3600 + 60), refresh=_jwt(now + 60 * 86400 + 60))
+    httpx_mock.add_response(url=f"{XRPC}/com.atproto.server.createSession", json=tokens)
+    httpx_mock.add_response(
+        url=f"{XRPC}/com.atproto.server.getSession", json={"handle": "bakery.example", "did": DID}
+    )
+    status = check_status(channel())
+    assert [(e.credential, e.renewable, e.source) for e in status.expiries] == [
+        ("session access token", True, "JWT exp"),
+        ("session refresh token", True, "JWT exp"),
+    ]
+    assert status.lapses() is None, "the app password renews both: nothing to warn about"
+    assert status.describe(now) == (
+        f"@bakery.example ({DID}) on pds.example; "
+        "session access token expires in 2 h (renewed automatically); "
+        "session refresh token expires in 60 days (renewed automatically)"
+    )
+
+
+@pytest.mark.parametrize(
+    "token", ["", "opaque-token", "a.!!!.c", "a.e30.c", "a.eyJleHAiOiJzb29uIn0.c"]
+)
+def test_a_token_without_a_readable_exp_has_no_expiry(token: str) -> None:
+    assert jwt_expiry(token) is None

@@ -76,4 +76,4 @@ def test_refresh_rotation_reaches_the_vault_and_the_old_token_is_dropped(
     assert sent[0]["client_secret"] == "csecret-123"
     assert [k["refresh_token"] for k in vault.kept] == ["li-refresh-2", "li-refresh-3"]
     assert all(k["account"] == "linkedin-page" for k in vault.kept)
-    assert "refresh_expires_at" in vault.kept[0]
+    assert "refresh_token_expires_at" in vault.kept[0]

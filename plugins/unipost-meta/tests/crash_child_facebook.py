@@ -2,8 +2,8 @@
 
 Facebook has no idempotency key: a create cut off by a SIGKILL is settled
 after the restart by paging back through the Page's posts. Run again after
-a kill it replays the same post ids and lets the worker recover whatever the
-killed run left ``sending``.
+a kill it first recovers whatever the killed run left ``sending`` (once its
+lease runs out), then replays the same post ids.
 """
 
 from __future__ import annotations
@@ -26,12 +26,18 @@ def text(n: int) -> str:
     return f"Offer {n}: 20% off all pastries today."
 
 
-async def run(dispatcher: Dispatcher, count: int) -> None:
-    for n in range(count):
-        await dispatcher.apublish(Post(id=f"post-{n:03d}", text=text(n)), ["fb"], deadline=3.0)
+async def settle(dispatcher: Dispatcher) -> None:
+    """Work until nothing is open: first what a killed run left, at the end everything."""
     while dispatcher.store.query(states=OPEN, limit=1):
         if await dispatcher.arun_due() == 0:
             await asyncio.sleep(0.02)
+
+
+async def run(dispatcher: Dispatcher, count: int) -> None:
+    await settle(dispatcher)
+    for n in range(count):
+        await dispatcher.apublish(Post(id=f"post-{n:03d}", text=text(n)), ["fb"], deadline=3.0)
+    await settle(dispatcher)
     await dispatcher.aclose()
 
 

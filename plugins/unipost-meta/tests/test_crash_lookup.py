@@ -47,9 +47,11 @@ def _graph_time(epoch: float) -> str:
 class GraphPage:
     """Page 1234 on a local Graph: feed creates, a newest-first listing with cursors.
 
-    ``hold_create(n)`` makes the n-th create of an "Offer" post (counted from
-    1) apply and then not answer until :meth:`release`, so a kill lands
-    between the create and its answer.
+    ``hold_create(skip, after_deep)`` makes a create of an "Offer" post apply
+    and then not answer until ``released`` is set, so a kill lands between the
+    create and its answer: the one after ``skip`` more Offer creates, counted
+    once ``after_deep`` listing pages past the first have been read (so the
+    previous kill's post has been looked up before the next is held).
     """
 
     def __init__(self) -> None:
@@ -57,7 +59,8 @@ class GraphPage:
         self.posts: list[dict[str, Any]] = []  # oldest first; "seq" orders them
         self.creates: collections.Counter[str] = collections.Counter()
         self.offers_created = 0
-        self.hold_at: int | None = None
+        self.skip: int | None = None  # Offer creates to let through before holding one
+        self.after_deep = 0
         self.holding = threading.Event()
         self.released = threading.Event()
         self.deep_pages = 0  # listing pages served after the first (a cursor was followed)
@@ -120,7 +123,13 @@ class GraphPage:
             if not message.startswith("Offer"):
                 return post_id, False
             self.offers_created += 1
-            return post_id, self.offers_created == self.hold_at
+            if self.skip is None or self.deep_pages < self.after_deep:
+                return post_id, False
+            if self.skip > 0:
+                self.skip -= 1
+                return post_id, False
+            self.skip = None
+            return post_id, True
 
     def listing(self, query: dict[str, str], url: str) -> dict[str, Any]:
         limit = min(int(query.get("limit", PAGE_SIZE)), PAGE_SIZE)
@@ -150,10 +159,12 @@ class GraphPage:
             }
         return body
 
-    def hold_create(self, n: int) -> None:
-        self.holding.clear()
-        self.released.clear()
-        self.hold_at = n
+    def hold_create(self, skip: int, after_deep: int) -> None:
+        with self.lock:
+            self.holding.clear()
+            self.released.clear()
+            self.after_deep = after_deep
+            self.skip = skip
 
     def close(self) -> None:
         self.released.set()
@@ -186,8 +197,8 @@ def test_kill_between_create_and_answer_with_pages_of_newer_posts_posts_once(
     for n in range(POSTS):  # the same texts, published a day ago
         graph.add(_text(n), yesterday + n)
     db = tmp_path / "outbox.sqlite3"
-    for _ in range(KILLS):
-        graph.hold_create(graph.offers_created + rng.randint(1, 5))
+    for kill in range(KILLS):
+        graph.hold_create(rng.randint(0, 4), after_deep=graph.deep_pages + min(kill, 1))
         proc = _child(db, graph)
         assert graph.holding.wait(60), f"no create reached the Page (seed {seed})"
         for k in range(rng.randint(PAGE_SIZE + 5, 3 * PAGE_SIZE)):
@@ -195,7 +206,7 @@ def test_kill_between_create_and_answer_with_pages_of_newer_posts_posts_once(
         proc.kill()
         proc.communicate()
         graph.released.set()
-    graph.hold_at = None
+    graph.skip = None
     proc = _child(db, graph)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

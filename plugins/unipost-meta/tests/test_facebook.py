@@ -311,10 +311,14 @@ def test_check_verifies_token_and_permissions(httpx_mock: Any, specs: Any, param
                 "is_valid": True,
                 "scopes": ["pages_manage_posts", "pages_read_engagement"],
                 "expires_at": int(time.time()) + 10 * 86400,
+                "data_access_expires_at": int(time.time()) + 80 * 86400,
             }
         },
     )
-    assert check(channel()).startswith("Facebook Page Bakery; permissions ok; token expires in")
+    assert check(channel()).startswith(
+        "Facebook Page Bakery; permissions ok; access token expires in 10 days; "
+        "data access expires in 80 days"
+    )
     specs.check(httpx_mock.get_requests()[0], "Page", None)
 
 

@@ -61,7 +61,9 @@ def test_a_stale_token_is_refreshed_and_the_rotation_stored() -> None:
         "client_secret": "csecret",
     }
     assert answer(flow, token_response("a2", "r2")) == ("done", "a2")
-    assert stored == [{"access_token": "a2", "expires_at": NOW + 7200, "refresh_token": "r2"}]
+    assert stored == [
+        {"access_token": "a2", "access_token_expires_at": NOW + 7200, "refresh_token": "r2"}
+    ]
     assert (tokens.refresh_token, tokens.expires_at) == ("r2", NOW + 7200)
 
 
@@ -151,11 +153,38 @@ def test_invalid_grant_means_authorize_again() -> None:
     assert "Token has been expired or revoked." in error.message
 
 
-def test_expiry_note() -> None:
-    tokens, _ = holder(access_token="a1", expires_at=NOW + 5 * 86400, refresh_expires_at=NOW + 3600)
-    assert (
-        tokens.expiry_note(NOW) == "access token expires in 5 days; refresh token expires in 60 min"
+def test_status_reports_both_expiries_and_only_the_refresh_token_needs_a_person() -> None:
+    tokens, _ = holder(
+        access_token="a1",
+        refresh_token="r1",
+        expires_at=NOW + 3600,
+        refresh_expires_at=NOW + 5 * 86400,
     )
+    status = tokens.status("@bakery")
+    assert status.describe(NOW) == (
+        "@bakery; access token expires in 60 min (renewed automatically); "
+        "refresh token expires in 5 days"
+    )
+    lapse = status.lapses()
+    assert lapse is not None
+    assert (lapse.credential, lapse.at) == ("refresh token", NOW + 5 * 86400)
+
+
+def test_a_refresh_answer_with_a_refresh_lifetime_is_stored_under_setting_names() -> None:
+    """TikTok and LinkedIn say how long the refresh token lives: kept for the next process."""
+    tokens, stored = holder(access_token="a1", refresh_token="r1", expires_at=NOW - 1)
+    flow = tokens.bearer(clock)
+    next(flow)
+    body = {"access_token": "a2", "expires_in": 86400, "refresh_token_expires_in": 31536000}
+    assert answer(flow, httpx.Response(200, json=body)) == ("done", "a2")
+    assert stored == [
+        {
+            "access_token": "a2",
+            "access_token_expires_at": NOW + 86400,
+            "refresh_token_expires_at": NOW + 31536000,
+        }
+    ]
+    assert tokens.status("x").lapses() == tokens.expiries()[1]
 
 
 def test_a_refresh_token_that_was_not_replaced_stays_usable() -> None:

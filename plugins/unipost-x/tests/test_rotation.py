@@ -55,16 +55,16 @@ def token_answer(access: str, refresh: str) -> dict[str, Any]:
     }
 
 
+SETTINGS = {
+    "access_token": "expired-access-1",
+    "refresh_token": REFRESH,
+    "client_id": "client-abc",
+    "client_secret": "client-secret-xyz",
+}
+
+
 def channel() -> XChannel:
-    return XChannel.from_settings(
-        "x-shop",
-        {
-            "access_token": "expired-access-1",
-            "refresh_token": REFRESH,
-            "client_id": "client-abc",
-            "client_secret": "client-secret-xyz",
-        },
-    )
+    return XChannel.from_settings("x-shop", SETTINGS)
 
 
 def test_a_401_rotates_the_refresh_token_into_the_vault(
@@ -97,11 +97,14 @@ def test_a_401_rotates_the_refresh_token_into_the_vault(
             {
                 "access_token": "access-2",
                 "refresh_token": "refresh-2",
-                "expires_at": pytest.approx(ch.tokens.expires_at),
+                "access_token_expires_at": pytest.approx(ch.tokens.expires_at),
             },
         )
     ]
     assert ch.tokens.refresh_token == "refresh-2"
+    # What the vault kept is settings: the next process builds the channel from them as they are.
+    again = XChannel.from_settings("x-shop", {**SETTINGS, **vault.kept[0][2]})
+    assert again.tokens.refresh_token == "refresh-2"
 
 
 def test_the_old_refresh_token_is_never_reused(httpx_mock: HTTPXMock, vault: Vault) -> None:

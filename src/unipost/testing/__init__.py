@@ -3,7 +3,8 @@
 * :func:`set_testing` — every new dispatcher runs on a :class:`VirtualClock`: no real waiting.
 * :class:`FakeChannel` / :class:`FakeServer` — a scriptable channel that records what it "posted".
 * :class:`EventRecorder` — an observer that keeps every event.
-* :func:`deliver` / :func:`adeliver` — drive one channel's flow directly (pytest-httpx sees it).
+* :func:`deliver` / :func:`adeliver` — drive one channel's flow directly (pytest-httpx sees it);
+  :func:`check` / :func:`check_status` its credential check.
 * ``ChannelContract`` — the conformance tests a plugin subclasses (needs pytest; imported on use).
 """
 
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from unipost.clock import SystemClock, set_default_clock
-from unipost.testing._drive import adeliver, check, deliver, lookup, make_context
+from unipost.testing._drive import adeliver, check, check_status, deliver, lookup, make_context
 from unipost.testing.clock import VirtualClock
 from unipost.testing.fake import EventRecorder, FakeChannel, FakeServer, fake_channel, png
 
@@ -26,6 +27,7 @@ __all__ = [
     "VirtualClock",
     "adeliver",
     "check",
+    "check_status",
     "deliver",
     "fake_channel",
     "lookup",

@@ -9,10 +9,11 @@ from typing import TypeVar
 
 from unipost._http import HttpPool
 from unipost.channel import Channel, Context, LookupResult, Prepared, Receipt
+from unipost.credentials import CredentialStatus, as_status
 from unipost.flow import http_step
 from unipost.models import Post
 
-__all__ = ["adeliver", "check", "deliver", "lookup", "make_context"]
+__all__ = ["adeliver", "check", "check_status", "deliver", "lookup", "make_context"]
 
 T = TypeVar("T")
 
@@ -73,6 +74,11 @@ def lookup(channel: Channel, post: Post | Prepared, **kwargs: object) -> LookupR
     return asyncio.run(_with_pool(channel, lambda ctx: channel.lookup(prepared, ctx), **kwargs))
 
 
+def check_status(channel: Channel, **kwargs: object) -> CredentialStatus:
+    """Run the channel's credential/health check once: who it is and when it lapses."""
+    return as_status(asyncio.run(_with_pool(channel, channel.check, **kwargs)))
+
+
 def check(channel: Channel, **kwargs: object) -> str:
-    """Run the channel's credential/health check once."""
-    return asyncio.run(_with_pool(channel, channel.check, **kwargs))
+    """Run the channel's credential/health check once; its answer as one line."""
+    return check_status(channel, **kwargs).describe(time.time())

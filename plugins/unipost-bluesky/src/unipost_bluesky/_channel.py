@@ -24,6 +24,7 @@ from unipost.plugin import (
     Change,
     Channel,
     Context,
+    CredentialStatus,
     DeliveryError,
     Flow,
     Found,
@@ -42,13 +43,13 @@ from unipost.plugin import (
     Unknown,
     error_for_status,
     json_object,
-    register_secret,
     require,
     seconds_until,
     secret,
     truncate,
 )
 from unipost_bluesky._richtext import Mention, facets_for, mention_facet, mentions_in
+from unipost_bluesky._session import Session as _Session
 
 __all__ = ["BlueskyChannel", "tid_for"]
 
@@ -97,24 +98,6 @@ CAPABILITIES = Capabilities(
     limits=(Limit(rate=1666, per=3600.0, name="creates"),),  # 5,000 points/h, 3 per create
     health_check=True,  # getSession with the kept session: a read
 )
-
-
-@attrs.define
-class _Session:
-    """Mutable holder on a frozen channel: one login serves every post (createSession is scarce)."""
-
-    access: str | None = None
-    refresh: str | None = None
-    did: str | None = None
-    handle: str | None = None
-
-    def update(self, body: Mapping[str, Any]) -> None:
-        self.access = str(body["accessJwt"])
-        self.refresh = str(body["refreshJwt"])
-        self.did = str(body["did"])
-        self.handle = str(body.get("handle") or self.handle)
-        register_secret(self.access)
-        register_secret(self.refresh)
 
 
 def _handle(value: str) -> str:
@@ -464,15 +447,17 @@ class BlueskyChannel(Channel):
             )
         return Found(self._receipt(thread))
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
-        """Sign in (or reuse the session) and ask the PDS who we are."""
+    def check_flow(self, ctx: Context) -> Flow[CredentialStatus]:
+        """Sign in (or reuse the session) and ask the PDS who we are; the session's JWTs
+        say when they lapse (renewed with refreshSession, or the app password)."""
         response = yield from self._authed(
             lambda token: httpx.Request(
                 "GET", self._xrpc("com.atproto.server.getSession"), headers=self._bearer(token)
             )
         )
         body = json_object(response)
-        return f"@{body.get('handle', self.handle)} ({body.get('did')}) on {self.failure_domain}"
+        who = f"@{body.get('handle', self.handle)} ({body.get('did')}) on {self.failure_domain}"
+        return CredentialStatus(summary=who, expiries=self._session.expiries())
 
     # -- errors ------------------------------------------------------------
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from unipost_bluesky import BlueskyChannel, tid_for
 
 from unipost import Media, Post
 from unipost.channel import Found
-from unipost.testing import check, deliver, lookup, png
+from unipost.testing import check, check_status, deliver, lookup, png
 
 from .conftest import Pds
 
@@ -120,6 +122,13 @@ def test_an_expired_session_is_refreshed(pds: Pds, channel: BlueskyChannel) -> N
 
 def test_check_names_the_account(pds: Pds, channel: BlueskyChannel) -> None:
     assert check(channel).startswith(f"@{pds.handle} ({pds.did})")
+    # The real PDS's JWTs carry exp claims: both session tokens are reported, renewable.
+    status = check_status(channel)
+    assert [e.credential for e in status.expiries] == [
+        "session access token",
+        "session refresh token",
+    ]
+    assert all(e.renewable and e.at > time.time() for e in status.expiries)
 
 
 def test_server_refuses_what_the_lexicon_refuses(pds: Pds) -> None:

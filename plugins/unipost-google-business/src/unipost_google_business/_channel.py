@@ -25,6 +25,7 @@ from unipost.plugin import (
     Channel,
     ConfigurationError,
     Context,
+    CredentialStatus,
     DeliveryError,
     Flow,
     Found,
@@ -90,6 +91,9 @@ class GoogleBusinessChannel(Channel):
     client_secret: str | None = secret(default=None)
     access_token: str | None = secret(default=None)
     access_token_expires_at: float | None = None
+    #: When the refresh token lapses (Unix time), as the token endpoint's
+    #: ``refresh_token_expires_in`` said; ``unipost check`` warns before it.
+    refresh_token_expires_at: float | None = None
     language: str | None = None
     call_to_action: str | None = "LEARN_MORE"
     base_url: str = API
@@ -115,6 +119,7 @@ class GoogleBusinessChannel(Channel):
             access_token=self.access_token,
             refresh_token=self.refresh_token,
             expires_at=self.access_token_expires_at,
+            refresh_expires_at=self.refresh_token_expires_at,
             app=app,
             store=hook_store(self.name, self.id),
         )
@@ -270,7 +275,7 @@ class GoogleBusinessChannel(Channel):
                 return Absent()
         return Unknown(f"more than {_PAGES * 100} local posts; not all were read")
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
+    def check_flow(self, ctx: Context) -> Flow[CredentialStatus]:
         """The token's scope and expiry (tokeninfo), then one read of the location's posts."""
         token = yield from self._tokens.bearer(ctx.now)
         response = yield httpx.Request("GET", TOKENINFO_URL, params={"access_token": token})
@@ -286,8 +291,7 @@ class GoogleBusinessChannel(Channel):
             self._tokens.expires_at = ctx.now() + float(expires_in)
         yield from self._tokens.send(ctx.now, self.list_request(1, None))
         who = info.get("email") or "the authorized user"
-        note = self._tokens.expiry_note(ctx.now())
-        return f"{self.parent} as {who}" + (f"; {note}" if note else "")
+        return self._tokens.status(f"{self.parent} as {who}")
 
     # -- errors ------------------------------------------------------------
 

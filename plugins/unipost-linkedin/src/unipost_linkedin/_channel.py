@@ -27,6 +27,7 @@ from unipost.plugin import (
     Channel,
     ContentRejected,
     Context,
+    CredentialStatus,
     DeliveryError,
     Flow,
     Found,
@@ -99,6 +100,9 @@ class LinkedInChannel(Channel):
     client_id: str | None = None
     client_secret: str | None = secret(default=None)
     access_token_expires_at: float | None = None
+    #: When the refresh token lapses (Unix time), as the token endpoint's
+    #: ``refresh_token_expires_in`` said; ``unipost check`` warns before it.
+    refresh_token_expires_at: float | None = None
     visibility: str = attrs.field(
         default="PUBLIC", validator=attrs.validators.in_(("PUBLIC", "CONNECTIONS", "LOGGED_IN"))
     )
@@ -118,6 +122,7 @@ class LinkedInChannel(Channel):
             access_token=self.access_token,
             refresh_token=self.refresh_token,
             expires_at=self.access_token_expires_at,
+            refresh_expires_at=self.refresh_token_expires_at,
             app=app,
             store=hook_store(self.name, self.id),
         )
@@ -315,7 +320,7 @@ class LinkedInChannel(Channel):
                 return Absent()
         return Unknown(f"more than {_PAGE * _PAGES} posts since the first attempt")
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
+    def check_flow(self, ctx: Context) -> Flow[CredentialStatus]:
         """Introspect the token (with the app's client id and secret), else read userinfo."""
         if self.client_id and self.client_secret:
             form = {
@@ -335,8 +340,7 @@ class LinkedInChannel(Channel):
             if isinstance(expires, int | float):
                 self._tokens.expires_at = float(expires)
             scopes = info.get("scope") or "?"
-            note = self._tokens.expiry_note(ctx.now())
-            return f"{self.author}, scopes {scopes}" + (f"; {note}" if note else "")
+            return self._tokens.status(f"{self.author}, scopes {scopes}")
         response = yield from self._tokens.send(
             ctx.now,
             lambda token: httpx.Request(
@@ -344,13 +348,14 @@ class LinkedInChannel(Channel):
             ),
         )
         who = json_object(response).get("name") or "the token's member"
-        note = self._tokens.expiry_note(ctx.now())
-        return f"{self.author} (token of {who})" + (
-            f"; {note}"
-            if note
-            else "; expiry unknown (tokens last 60 days: set client_id and "
-            "client_secret so check can ask LinkedIn)"
+        status = self._tokens.status(f"{self.author} (token of {who})")
+        if status.expiries:
+            return status
+        unknown = (
+            "expiry unknown (tokens last 60 days: set client_id and client_secret "
+            "so check can ask LinkedIn)"
         )
+        return CredentialStatus(summary=status.summary, notes=(*status.notes, unknown))
 
     # -- errors ------------------------------------------------------------
 

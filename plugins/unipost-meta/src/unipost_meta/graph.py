@@ -30,9 +30,11 @@ from unipost.plugin import (
     Channel,
     ContentRejected,
     Context,
+    CredentialStatus,
     DeliveryError,
     DuplicateSignal,
     ErrorClass,
+    Expiry,
     Flow,
     Forbidden,
     Found,
@@ -521,8 +523,9 @@ class GraphChannel(Channel):
     def describe_identity(self, body: Mapping[str, Any]) -> str:
         return f"{self.name} {body.get('name') or body.get('id') or '?'}"
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
-        """Verify the token on the account, then its permissions when Graph will say."""
+    def check_flow(self, ctx: Context) -> Flow[str | CredentialStatus]:
+        """Verify the token on the account, then its permissions and lifetime when Graph
+        will say (``/debug_token``: ``scopes``, ``expires_at``, ``data_access_expires_at``)."""
         response = yield (self.identity_request())
         described = self.describe_identity(json_body(response))
         if not self.permissions:
@@ -544,11 +547,26 @@ class GraphChannel(Channel):
             raise Forbidden(
                 f"the token lacks {', '.join(missing)} — grant it to the app and make a new token"
             )
-        expires = _number(data.get("expires_at"))
-        if expires > 0:
-            days = (expires - ctx.now()) / 86400
-            return f"{described}; permissions ok; token expires in {max(days, 0):.0f} days"
-        return f"{described}; permissions ok"
+        return CredentialStatus(
+            summary=f"{described}; permissions ok", expiries=token_expiries(data)
+        )
+
+
+def token_expiries(data: Mapping[str, Any]) -> tuple[Expiry, ...]:
+    """What ``debug_token`` says about a token's life; 0 means it never expires.
+
+    Neither is renewed by unipost: a Meta user token (and the Page token made
+    from it) needs the person to log in again, so both are warned about.
+    """
+    found = []
+    for key, credential in (
+        ("expires_at", "access token"),
+        ("data_access_expires_at", "data access"),
+    ):
+        at = _number(data.get(key))
+        if at > 0:
+            found.append(Expiry(credential=credential, at=at, source=f"debug_token {key}"))
+    return tuple(found)
 
 
 def _check_media_host(_instance: Any, attribute: Any, value: str | None) -> None:

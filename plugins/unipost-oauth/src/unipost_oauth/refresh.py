@@ -19,7 +19,9 @@ import httpx
 
 from unipost.plugin import (
     AuthFailed,
+    CredentialStatus,
     DeliveryError,
+    Expiry,
     Flow,
     Pause,
     Permanent,
@@ -35,7 +37,9 @@ REFRESH_MARGIN = 120.0
 #: When another delivery is refreshing the same tokens, try again this much later.
 _BUSY_RETRY = 1.0
 
-#: Receives renewed credentials (``access_token``, ``refresh_token``, ``expires_at``...).
+#: Receives renewed credentials under the channels' setting names (``access_token``,
+#: ``refresh_token``, ``access_token_expires_at``, ``refresh_token_expires_at``), so a
+#: resolve hook can hand them back unchanged.
 Store = Callable[[Mapping[str, Any]], bool]
 
 
@@ -183,7 +187,10 @@ class TokenHolder:
         register_secret(self.access_token)
         expires_in = _seconds(body.get("expires_in"))
         self.expires_at = now + expires_in if expires_in is not None else None
-        renewed: dict[str, Any] = {"access_token": self.access_token, "expires_at": self.expires_at}
+        renewed: dict[str, Any] = {
+            "access_token": self.access_token,
+            "access_token_expires_at": self.expires_at,
+        }
         new_refresh = body.get("refresh_token")
         if isinstance(new_refresh, str) and new_refresh:
             register_secret(new_refresh)
@@ -193,7 +200,7 @@ class TokenHolder:
             seconds = _seconds(body.get(key))
             if seconds is not None:
                 self.refresh_expires_at = now + seconds
-                renewed["refresh_expires_at"] = self.refresh_expires_at
+                renewed["refresh_token_expires_at"] = self.refresh_expires_at
         if self.store is not None:
             self.stored = bool(self.store(renewed))
 
@@ -221,19 +228,41 @@ class TokenHolder:
             response = yield build(token)
         return response
 
-    def expiry_note(self, now: float) -> str:
-        """For ``check()``: when the tokens lapse, as far as the platform told."""
-        notes = []
+    def expiries(self) -> tuple[Expiry, ...]:
+        """When the tokens lapse, as far as the platform (or the configuration) told.
+
+        The access token is renewed automatically while an unused refresh token
+        is held; the refresh token itself needs a person when it lapses.
+        """
+        found = []
         if self.expires_at is not None:
-            notes.append(f"access token expires in {_span(self.expires_at - now)}")
-        if self.refresh_expires_at is not None:
-            notes.append(f"refresh token expires in {_span(self.refresh_expires_at - now)}")
-        if self.stored is False:
-            notes.append(
-                "a renewed refresh token was kept only in this process: implement "
-                "unipost_store_credentials so it survives a restart"
+            found.append(
+                Expiry(
+                    credential="access token",
+                    at=self.expires_at,
+                    renewable=self.can_refresh,
+                    source="expires_in / access_token_expires_at",
+                )
             )
-        return "; ".join(notes)
+        if self.refresh_expires_at is not None:
+            found.append(
+                Expiry(
+                    credential="refresh token",
+                    at=self.refresh_expires_at,
+                    source="refresh_token_expires_in / refresh_token_expires_at",
+                )
+            )
+        return tuple(found)
+
+    def status(self, summary: str) -> CredentialStatus:
+        """For ``check()``: ``summary`` with the tokens' expiries and what a person should know."""
+        notes: tuple[str, ...] = ()
+        if self.stored is False:
+            notes = (
+                "a renewed refresh token was kept only in this process: implement "
+                "unipost_store_credentials so it survives a restart",
+            )
+        return CredentialStatus(summary=summary, expiries=self.expiries(), notes=notes)
 
 
 def _seconds(value: object) -> float | None:
@@ -247,13 +276,3 @@ def _seconds(value: object) -> float | None:
         except ValueError:
             return None
     return None
-
-
-def _span(seconds: float) -> str:
-    if seconds <= 0:
-        return "0 s (expired)"
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.0f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 60:.0f} min"

@@ -25,6 +25,7 @@ from unipost.plugin import (
     Channel,
     ContentRejected,
     Context,
+    CredentialStatus,
     DeliveryError,
     Flow,
     Found,
@@ -88,6 +89,9 @@ class PinterestChannel(Channel):
     client_id: str | None = None
     client_secret: str | None = secret(default=None)
     access_token_expires_at: float | None = None
+    #: When the refresh token lapses (Unix time), as the token endpoint's
+    #: ``refresh_token_expires_in`` said; ``unipost check`` warns before it.
+    refresh_token_expires_at: float | None = None
     base_url: str = API
     _tokens: TokenHolder = attrs.field(init=False, repr=False, eq=False)
 
@@ -103,6 +107,7 @@ class PinterestChannel(Channel):
             access_token=self.access_token,
             refresh_token=self.refresh_token,
             expires_at=self.access_token_expires_at,
+            refresh_expires_at=self.refresh_token_expires_at,
             app=app,
             store=hook_store(self.name, self.id),
         )
@@ -232,7 +237,7 @@ class PinterestChannel(Channel):
                 return Absent()
         return Unknown("more pins on the board since the first attempt than were read")
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
+    def check_flow(self, ctx: Context) -> Flow[CredentialStatus]:
         """The account (``GET /v5/user_account``) and the board it posts to."""
         response = yield from self._tokens.send(
             ctx.now,
@@ -250,9 +255,7 @@ class PinterestChannel(Channel):
         board = json_object(response)
         who = account.get("username") or "?"
         kind = account.get("account_type") or "account"
-        note = self._tokens.expiry_note(ctx.now())
-        summary = f"@{who} ({kind}), board {board.get('name') or self.board_id!r}"
-        return summary + (f"; {note}" if note else "")
+        return self._tokens.status(f"@{who} ({kind}), board {board.get('name') or self.board_id!r}")
 
     # -- errors ------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from unipost.plugin import (
     Channel,
     ContentRejected,
     Context,
+    CredentialStatus,
     DeliveryError,
     Flow,
     Forbidden,
@@ -90,6 +91,9 @@ class TikTokChannel(Channel):
     client_key: str | None = None
     client_secret: str | None = secret(default=None)
     access_token_expires_at: float | None = None
+    #: When the refresh token lapses (Unix time), as the token endpoint's
+    #: ``refresh_token_expires_in`` said; ``unipost check`` warns before it.
+    refresh_token_expires_at: float | None = None
     privacy_level: str = attrs.field(
         default="PUBLIC_TO_EVERYONE", validator=attrs.validators.in_(PRIVACY)
     )
@@ -114,6 +118,7 @@ class TikTokChannel(Channel):
             access_token=self.access_token,
             refresh_token=self.refresh_token,
             expires_at=self.access_token_expires_at,
+            refresh_expires_at=self.refresh_token_expires_at,
             app=app,
             store=hook_store(self.name, self.id),
         )
@@ -358,7 +363,7 @@ class TikTokChannel(Channel):
             extra={"publish_id": publish_id, "moderation": "pending"},
         )
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
+    def check_flow(self, ctx: Context) -> Flow[CredentialStatus]:
         """The creator-info query: who, which privacy options, how long a video may be."""
         creator = yield from self._creator(ctx)
         options = ", ".join(map(str, creator.get("privacy_level_options") or []))
@@ -368,8 +373,7 @@ class TikTokChannel(Channel):
         )
         if self.privacy_level not in (creator.get("privacy_level_options") or []):
             summary += f"; privacy_level {self.privacy_level} is not among them"
-        note = self._tokens.expiry_note(ctx.now())
-        return summary + (f"; {note}" if note else "")
+        return self._tokens.status(summary)
 
     # -- errors ------------------------------------------------------------
 

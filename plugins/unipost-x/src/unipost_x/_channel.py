@@ -26,6 +26,7 @@ from unipost.plugin import (
     ConfigurationError,
     ContentRejected,
     Context,
+    CredentialStatus,
     DeliveryError,
     Flow,
     Found,
@@ -95,6 +96,9 @@ class XChannel(Channel):
     client_id: str | None = None
     client_secret: str | None = secret(default=None)
     access_token_expires_at: float | None = None
+    #: When the refresh token lapses (Unix time), as the token endpoint's
+    #: ``refresh_token_expires_in`` said; ``unipost check`` warns before it.
+    refresh_token_expires_at: float | None = None
     api_key: str | None = None
     api_key_secret: str | None = secret(default=None)
     access_token_secret: str | None = secret(default=None)
@@ -132,6 +136,7 @@ class XChannel(Channel):
             access_token=self.access_token,
             refresh_token=self.refresh_token,
             expires_at=self.access_token_expires_at,
+            refresh_expires_at=self.refresh_token_expires_at,
             app=app,
             store=hook_store(self.name, self.id),
         )
@@ -337,15 +342,14 @@ class XChannel(Channel):
             headers=self._headers(token),
         )
 
-    def check_flow(self, ctx: Context) -> Flow[str]:
+    def check_flow(self, ctx: Context) -> Flow[str | CredentialStatus]:
         """Who the credentials belong to, and when the OAuth 2.0 tokens lapse."""
         self._me.clear()  # a breaker probe must really ask X
         me = yield from self._me_flow(ctx)
         who = f"@{me['username']} (id {me['id']})"
         if self.oauth1:
             return f"{who}, OAuth 1.0a user context (tokens do not expire)"
-        note = self._tokens.expiry_note(ctx.now())
-        return f"{who}, OAuth 2.0 user context" + (f"; {note}" if note else "")
+        return self._tokens.status(f"{who}, OAuth 2.0 user context")
 
     # -- errors ------------------------------------------------------------
 
