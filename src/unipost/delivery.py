@@ -1,10 +1,8 @@
 """One record's way to a terminal state: rate token → breaker → attempt → decide.
 
-The same loop serves both lanes. The inline lane (``publish``) retries a few
-times within the caller's deadline; the background lane (the worker) takes
-one step per due record and leaves the waiting to ``next_attempt_at``. What
-each outcome means for the record is decided in :mod:`unipost.lifecycle`;
-this module runs the attempts and commits those decisions.
+The same loop serves both lanes: the inline lane (``publish``) retries a few times within the
+caller's deadline, the background lane (the worker) takes one step per due record and leaves
+the waiting to ``next_attempt_at``; :mod:`unipost.lifecycle` decides what each outcome means.
 """
 
 from __future__ import annotations
@@ -221,6 +219,8 @@ class RecordRunner:
             async with engine.bulkhead.slot(self._domain, self.channel.id):
                 if await self._admit():
                     await self._attempt()
+                elif not self.lane.inline or self.record.moved_on:
+                    return  # parked: this run is done with it even if its short wake passed
 
     def _defers(self, wait: float) -> bool:
         """The inline lane never sleeps longer than the Retry-After cap: it defers instead."""

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from unipost._http import HttpPool
-from unipost.breaker import Breakers, BreakerState
+from unipost.breaker import Breakers, BreakerSettings, BreakerState
 from unipost.channel import Channel
 from unipost.clock import Clock
 from unipost.errors import MissingSecret
@@ -183,8 +183,14 @@ class Engine:
 
     def __attrs_post_init__(self) -> None:
         self.shared = self.store.shared_state
+        # A probe is held at least as long as its attempt may run (the record's lease): a
+        # slow probe still in flight must not let a second request through to a failing domain.
+        held = self.settings.attempt_timeout + self.settings.lease_margin
         self.breakers = Breakers(
-            self.shared, on_transition=self._breaker_moved, on_recovered=self._recovered
+            self.shared,
+            on_transition=self._breaker_moved,
+            on_recovered=self._recovered,
+            settings=BreakerSettings(probe_lease=max(BreakerSettings().probe_lease, held)),
         )
         self.limiter = RateLimiter(shared=self.shared)
 

@@ -15,6 +15,7 @@ import secrets
 import threading
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import attrs
@@ -23,6 +24,7 @@ from unipost import lifecycle
 from unipost.errors import IdempotencyConflict, StoreError
 from unipost.records import Attempt, Publication, Record, State
 from unipost.shared_state import LocalState, SharedState
+from unipost.spool import default_folder, write_once
 
 __all__ = ["OUTAGE_CLASSES", "Attempt", "MemoryStore", "Publication", "Record", "State", "Store"]
 
@@ -38,6 +40,13 @@ class Store(Protocol):
 
     def secret(self) -> bytes:
         """A random per-installation key for delivery keys (created on first use)."""
+        ...
+
+    def spool_media(self, name: str, data: bytes) -> Path:
+        """Keep media given as bytes where every worker of this outbox can read it.
+
+        Returns the file to name in the stored post (see :mod:`unipost.spool`).
+        """
         ...
 
     def open_publication(
@@ -223,6 +232,9 @@ class MemoryStore:
 
     def secret(self) -> bytes:
         return self._secret
+
+    def spool_media(self, name: str, data: bytes) -> Path:
+        return write_once(default_folder(), name, data)
 
     def open_publication(
         self, publication: Publication, records: Sequence[Record]

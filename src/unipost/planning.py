@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import tempfile
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -26,6 +24,7 @@ from unipost.errors import ContentRejected, UnknownChannel, UsageError
 from unipost.models import Media, Post
 from unipost.outbox import Publication, Record, Store
 from unipost.routes import AllOf, FirstOf, Leaf, Route
+from unipost.spool import media_name
 
 __all__ = [
     "Plan",
@@ -146,22 +145,14 @@ def delivery_key(secret: bytes, post_id: str, channel_id: str, revision: int) ->
 
 
 def _spool(store: Store, post: Post) -> Post:
-    """Media given as bytes are written beside the outbox so a worker can send them later."""
+    """Media given as bytes go to the store, which keeps them where its workers can read them."""
     if not any(m.data is not None and m.path is None for m in post.media):
         return post
-    if store.durable:
-        folder = Path(store.location).parent / "media"
-    else:
-        folder = Path(tempfile.gettempdir()) / "unipost-media"
-    folder.mkdir(parents=True, exist_ok=True)
     media: list[Media] = []
     for item in post.media:
         if item.data is not None and item.path is None:
-            name = f"{hashlib.sha256(item.data).hexdigest()[:24]}-{item.filename or 'media'}"
-            target = folder / name
-            if not target.exists():
-                target.write_bytes(item.data)
-            item = attrs.evolve(item, path=target, data=None)
+            path = store.spool_media(media_name(item.data, item.filename), item.data)
+            item = attrs.evolve(item, path=path, data=None)
         media.append(item)
     return attrs.evolve(post, media=tuple(media))
 

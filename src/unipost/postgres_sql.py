@@ -59,6 +59,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE {s}.shared_state (key TEXT PRIMARY KEY, value JSONB NOT NULL);
     """,
+    # 4: media given as bytes, kept in the database so a worker on any machine can send them
+    """
+    CREATE TABLE {s}.media (
+        name TEXT PRIMARY KEY, data BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -34,6 +36,7 @@ from unipost.postgres_sql import (
     statements,
 )
 from unipost.postgres_state import PostgresState
+from unipost.spool import default_folder, restore_media, write_once
 
 if TYPE_CHECKING:
     import psycopg
@@ -67,7 +70,8 @@ class PostgresStore:
     ``schema`` is the PostgreSQL schema that holds unipost's tables;
     ``pool_size`` bounds the connections this process opens; ``timeout`` is
     how long a call waits for a connection before the server is reported unreachable;
-    ``poll_claim`` is how long other workers' polls skip a publication this one was given.
+    ``poll_claim`` is how long other workers' polls skip a publication this one was given;
+    ``media_folder`` is where this machine keeps the files of media spooled in the database.
     """
 
     url: str
@@ -75,6 +79,7 @@ class PostgresStore:
     pool_size: int = 10
     timeout: float = 10.0
     poll_claim: float = 10.0
+    media_folder: Path = attrs.field(factory=default_folder, converter=Path)
     _pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = attrs.field(
         init=False, repr=False
     )
@@ -185,6 +190,25 @@ class PostgresStore:
         rows = self._rows(f"SELECT value FROM {self.schema}.meta WHERE key = 'secret'")  # noqa: S608
         return bytes.fromhex(rows[0][0])
 
+    def spool_media(self, name: str, data: bytes) -> Path:
+        """In the database, so a worker on another machine can restore it; a file here too."""
+        with self._connection() as conn:
+            conn.execute(
+                f"INSERT INTO {self.schema}.media VALUES (%s, %s, %s) "  # noqa: S608
+                "ON CONFLICT (name) DO NOTHING",
+                (name, data, time.time()),
+            )
+        return write_once(self.media_folder, name, data)
+
+    def _restored(self, publication: Publication) -> Publication:
+        """The publication with its spooled media files present on this machine."""
+        post = restore_media(publication.post, self._media, self.media_folder)
+        return publication if post is None else attrs.evolve(publication, post=post)
+
+    def _media(self, names: list[str]) -> list[tuple[str, bytes]]:
+        sql = f"SELECT name, data FROM {self.schema}.media WHERE name = ANY(%s)"  # noqa: S608
+        return [(name, bytes(data)) for name, data in self._rows(sql, (names,))]
+
     def open_publication(
         self, publication: Publication, records: Sequence[Record]
     ) -> tuple[Publication, list[Record]]:
@@ -227,7 +251,7 @@ class PostgresStore:
         rows = self._rows(self._sql["publication"] + " WHERE id = %s", (publication_id,))
         if not rows:
             raise StoreError(f"no publication {publication_id} in the outbox {self.location}")
-        return publication_from(rows[0])
+        return self._restored(publication_from(rows[0]))
 
     def find_publication(self, post_id: str, revision: int | None = None) -> Publication | None:
         sql = self._sql["publication"] + " WHERE post_id = %s"
@@ -236,7 +260,7 @@ class PostgresStore:
             sql += " AND revision = %s"
             params.append(revision)
         rows = self._rows(sql + " ORDER BY revision DESC LIMIT 1", params)
-        return publication_from(rows[0]) if rows else None
+        return self._restored(publication_from(rows[0])) if rows else None
 
     def records(self, publication_id: str) -> list[Record]:
         rows = self._rows(

@@ -21,6 +21,7 @@ import attrs
 
 from unipost.errors import StoreError
 from unipost.outbox import OUTAGE_CLASSES, Attempt, Publication, Record, State, _check_conflict
+from unipost.spool import write_once
 from unipost.sqlite_state import SQLiteState
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -273,6 +274,10 @@ class SQLiteStore:
 
     def secret(self) -> bytes:
         return bytes.fromhex(self._query("SELECT value FROM meta WHERE key = 'secret'")[0][0])
+
+    def spool_media(self, name: str, data: bytes) -> Path:
+        """Beside the file: every worker of a SQLite outbox runs on this machine."""
+        return write_once(self.path.parent / "media", name, data)
 
     def open_publication(
         self, publication: Publication, records: Sequence[Record]

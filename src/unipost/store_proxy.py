@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 
@@ -37,6 +38,9 @@ class DelegatingStore:
 
     def secret(self) -> bytes:
         return self.inner.secret()
+
+    def spool_media(self, name: str, data: bytes) -> Path:
+        return self.inner.spool_media(name, data)
 
     def open_publication(
         self, publication: Publication, records: Sequence[Record]

@@ -593,3 +593,11 @@ def test_postgres_one_driver_per_publication(postgres_server: PostgresServer) ->
     assert [r.id for r in b.query(platform_id="p-1")] == [record.id]
     a.close()
     b.close()
+
+
+def test_spooled_media_is_kept_as_a_file_a_worker_can_read(store: Store) -> None:
+    name = f"{uuid.uuid4().hex[:24]}-photo.png"
+    path = store.spool_media(name, b"\x89PNG bytes")
+    assert path.name == name
+    assert path.read_bytes() == b"\x89PNG bytes"
+    assert store.spool_media(name, b"\x89PNG bytes") == path  # kept once
