@@ -82,6 +82,11 @@ def run_every_scenario() -> set[str]:
     recorder = EventRecorder()
     clock = VirtualClock()
     lookup_caps = Capabilities(text_limit=500, idempotency=Idempotency.LOOKUP)
+    keyed_caps = Capabilities(text_limit=500, idempotency=Idempotency.KEY | Idempotency.LOOKUP)
+
+    async def keyless_server(_prepared: Any, ctx: Context) -> None:
+        ctx.key_ignored("this server is not known to honour Idempotency-Key")
+
     servers = {
         "flaky": FakeServer(script=[Transient("503", status=503)]),
         "broken": FakeServer(script=[Permanent("400 bad request", status=400)]),
@@ -90,12 +95,16 @@ def run_every_scenario() -> set[str]:
         "down": FakeServer(script=[Transient("503", status=503) for _ in range(10)]),
         "slow": FakeServer(script=[Transient("503", status=503) for _ in range(50)]),
         "spare": FakeServer(),
+        "keyless": FakeServer(script=[keyless_server]),
     }
     channels: dict[str, Any] = {
         name: fake_channel(name, domain=name, server=server)
         for name, server in servers.items()
-        if name != "unsure"
+        if name not in ("unsure", "keyless")
     }
+    channels["keyless"] = fake_channel(
+        "keyless", domain="keyless", server=servers["keyless"], capabilities=keyed_caps
+    )
     channels["unsure"] = fake_channel(
         "unsure", domain="unsure", server=servers["unsure"], capabilities=lookup_caps
     )
@@ -108,6 +117,7 @@ def run_every_scenario() -> set[str]:
         dispatcher.publish(Post(text="c", id="revoked"), "revoked")
         dispatcher.reauthorize("revoked")
         dispatcher.publish(Post(text="d", id="unsure"), "unsure")
+        dispatcher.publish(Post(text="k", id="keyless"), "keyless")
         for n in range(6):  # enough failures to open the breaker, then it recovers
             dispatcher.publish(Post(text=f"e{n}", id=f"down{n}"), "down", deadline=1)
         ttl = dt.timedelta(minutes=2)
