@@ -586,3 +586,18 @@ def test_check_finds_template_mistakes_before_a_publish(tmp_path: Path) -> None:
     (templates / "index.html").write_text("{% if %}")
     with pytest.raises(errors.Permanent, match=r"index\.html, line 1"):
         check(channel)
+
+
+def test_the_footer_year_is_the_dispatchers_not_the_wall_clocks(tmp_path: Path) -> None:
+    """The site dates everything with the dispatcher's clock, the footer's year too."""
+    import datetime as dt
+
+    from unipost import Dispatcher, MemoryStore
+    from unipost.testing import VirtualClock
+
+    later = dt.datetime(2031, 6, 1, tzinfo=dt.UTC).timestamp()
+    site = SiteChannel(id="site", directory=str(tmp_path / "site"))
+    with Dispatcher(channels={"site": site}, store=MemoryStore(), clock=VirtualClock(later)) as d:
+        assert d.publish(Post(text="Open 9-5", id="hours"), "site").ok
+    for page in (tmp_path / "site" / "index.html", *tmp_path.glob("site/posts/*/index.html")):
+        assert "© 2031" in page.read_text(encoding="utf-8"), page

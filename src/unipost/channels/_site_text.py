@@ -16,10 +16,10 @@ __all__ = [
     "date_text",
     "headline",
     "item_id",
+    "site_year",
     "split_heading",
     "summary",
     "timestamp",
-    "year",
 ]
 
 _HEADLINE_LENGTH = 80
@@ -85,5 +85,6 @@ def item_id(post_id: str) -> str:
     return "urn:unipost:" + urllib.parse.quote(post_id, safe="-._~")
 
 
-def year() -> int:
-    return dt.datetime.now(dt.UTC).year
+def site_year(items: Mapping[str, Mapping[str, Any]]) -> int:
+    """The footer's year: that of the site's latest change, dated by the dispatcher's clock."""
+    return max(int(item["modified"][:4]) for item in items.values())

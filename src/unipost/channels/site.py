@@ -1,12 +1,10 @@
 """The ``site`` channel: the business's own website as a directory of static files.
 
-It needs no account and no network, so it is the channel no platform outage
-can take away. Every publish updates an item store (``items.json``) keyed by
-the post id (a new revision updates its post's page in place), then
-re-renders from it: one HTML page per post and an ``index.html`` through a
-Jinja2 theme the business can override, and JSON Feed 1.1, Atom 1.0 and RSS 2.0
-feeds. Every file is written to a temporary file and moved into place with
-``os.replace``, so a reader (or a crash) never sees half a feed.
+No account, no network: no platform outage can take it away. A publish updates an item
+store (``items.json``) keyed by the post id (a new revision updates its page in place),
+then re-renders a page per post and ``index.html`` through a Jinja2 theme the business can
+override, and JSON Feed 1.1, Atom 1.0 and RSS 2.0 feeds, each moved into place with
+``os.replace`` from a temporary file: a reader (or a crash) never sees half a feed.
 """
 
 from __future__ import annotations
@@ -61,10 +59,10 @@ from unipost.channels._site_text import (
     date_text,
     headline,
     item_id,
+    site_year,
     split_heading,
     summary,
     timestamp,
-    year,
 )
 from unipost.channels._theme import DEFAULT_THEME, TEMPLATES, Theme
 from unipost.errors import ConfigurationError, Permanent
@@ -237,7 +235,7 @@ class SiteChannel(Channel):
             items[post.id] = item
             write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
             self._render_site(store, item)
-            self._render_feeds(items, store)
+            self._render_feeds(store)
         return self._receipt(item)
 
     def _receipt(self, item: Mapping[str, Any]) -> Receipt:
@@ -327,7 +325,7 @@ class SiteChannel(Channel):
         name = "logo" + Path(self.logo).suffix.lower()  # copied there by _render_site
         return {"src": root + name, "url": self.url(name) if self.base_url else ""}
 
-    def _site_context(self, root: str) -> dict[str, Any]:
+    def _site_context(self, root: str, year: int) -> dict[str, Any]:
         return {
             "name": self.site_name,
             "title": self.title,
@@ -343,7 +341,7 @@ class SiteChannel(Channel):
                 }
                 for name, kind, label in _FEED_TYPES
             ],
-            "year": year(),
+            "year": year,
         }
 
     def _image(self, item: Mapping[str, Any]) -> dict[str, str] | None:
@@ -354,11 +352,11 @@ class SiteChannel(Channel):
                 return {"url": url, "alt": record.get("alt") or ""} if is_absolute(url) else None
         return None
 
-    def _look(self) -> str:
+    def _look(self, year: int) -> str:
         """A fingerprint of everything that shapes every page: settings, templates, the year."""
         digest = hashlib.sha256()
         settings = (self.site_name, self.title, self.description, self.base_url, self.logo)
-        digest.update(json.dumps([settings, self.links, self.language, year()]).encode())
+        digest.update(json.dumps([settings, self.links, self.language, year]).encode())
         for folder in (self._templates_dir, DEFAULT_THEME):
             for name in TEMPLATES:
                 path = None if folder is None else folder / name
@@ -378,12 +376,14 @@ class SiteChannel(Channel):
         """The changed page and the index; every page when the look (theme, settings) changed."""
         items: Mapping[str, Mapping[str, Any]] = store["items"]
         theme = Theme(self._templates_dir)
-        look = self._look()
+        look = self._look(year := site_year(items))
         restyle = store.get("look") != look
         newest = self._newest(items)
+        post_site = self._site_context("../../", year)  # what every post page shows of the site
         for item in newest if restyle or changed is None else [changed]:
             write_text(
-                self.root / "posts" / item["slug"] / "index.html", self._render_page(theme, item)
+                self.root / "posts" / item["slug"] / "index.html",
+                self._render_page(theme, item, post_site),
             )
         if restyle:
             if self._local_logo is not None:
@@ -404,6 +404,7 @@ class SiteChannel(Channel):
             "language": self.language,
             "root": "",
         }
+        site = self._site_context("", year)
         posts = [
             {
                 "heading": card_heading(item),
@@ -417,13 +418,13 @@ class SiteChannel(Channel):
         ]
         write_text(
             self.root / "index.html",
-            theme.render("index.html", site=self._site_context(""), page=page, posts=posts),
+            theme.render("index.html", site=site, page=page, posts=posts),
         )
         if restyle:  # recorded only once every page has the new look
             store["look"] = look
             write_text(self.root / STORE, json.dumps(store, ensure_ascii=False, indent=1))
 
-    def _render_page(self, theme: Theme, item: Mapping[str, Any]) -> str:
+    def _render_page(self, theme: Theme, item: Mapping[str, Any], site: Mapping[str, Any]) -> str:
         heading, body, hidden = split_heading(item)
         media = [
             {
@@ -454,12 +455,10 @@ class SiteChannel(Channel):
             "modified": item["modified"],
             "modified_text": date_text(item["modified"]),
         }
-        return theme.render("post.html", site=self._site_context("../../"), page=page, post=post)
+        return theme.render("post.html", site=site, page=page, post=post)
 
-    def _render_feeds(
-        self, items: Mapping[str, Mapping[str, Any]], store: Mapping[str, Any]
-    ) -> None:
-        newest = self._newest(items)[: self.max_items]
+    def _render_feeds(self, store: Mapping[str, Any]) -> None:
+        newest = self._newest(store["items"])[: self.max_items]
         updated = max((item["modified"] for item in newest), default=timestamp(0))
         write_text(self.root / FEEDS["json"], json_feed(self, newest))
         write_bytes(self.root / FEEDS["atom"], atom_feed(self, newest, updated, store))
