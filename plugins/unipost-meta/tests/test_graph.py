@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from unipost_meta import FacebookChannel, InstagramChannel, ThreadsChannel, WhatsAppChannel
-from unipost_meta.graph import THROTTLE_WAIT, appsecret_proof, error_for_graph, form, usage_wait
+from unipost_meta.graph import appsecret_proof, form
+from unipost_meta.graph_errors import THROTTLE_WAIT, error_for_graph, usage_wait
 
 from unipost import errors
 from unipost.errors import ConfigurationError

@@ -36,10 +36,9 @@ from unipost.plugin import (
 from unipost_meta.graph import (
     GraphChannel,
     created_id,
-    lookup_since,
     numeric_id,
-    search_recent,
 )
+from unipost_meta.graph_lookup import lookup_since, search_recent
 from unipost_meta.status import status_sources
 
 __all__ = ["FacebookChannel", "unipost_register_channels"]

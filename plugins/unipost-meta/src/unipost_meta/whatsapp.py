@@ -42,7 +42,8 @@ from unipost.plugin import (
     mask_phone,
     truncate,
 )
-from unipost_meta.graph import PAIR_RATE_WAIT, GraphChannel, created_id, numeric_id
+from unipost_meta.graph import GraphChannel, created_id, numeric_id
+from unipost_meta.graph_errors import PAIR_RATE_WAIT
 from unipost_meta.status import number_health, status_sources
 
 __all__ = ["Template", "WhatsAppChannel", "unipost_register_channels"]
