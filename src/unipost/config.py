@@ -3,7 +3,7 @@
 ::
 
     [outbox]
-    path = "~/.local/share/unipost/outbox.sqlite3"   # or "memory" (tests only)
+    path = ".unipost/outbox.sqlite3"   # the default, beside unipost.toml; or "memory" (tests)
     # url = "postgresql://unipost@db.internal/shop"  # instead of path: workers on many machines
     # shared_state = "redis://cache.internal:6379/0"  # breakers and budgets in Redis (optional)
 
