@@ -19,7 +19,14 @@ from unipost import Dispatcher, MemoryStore, Post, first_of
 from unipost.credentials import DAY, CredentialStatus, Expiry
 from unipost.errors import Ambiguous, AuthFailed, Permanent, Transient
 from unipost.plugin import Capabilities, Context, Idempotency
-from unipost.testing import EventRecorder, FakeChannel, FakeServer, VirtualClock, fake_channel
+from unipost.testing import (
+    EventRecorder,
+    FakeChannel,
+    FakeServer,
+    VirtualClock,
+    fake_channel,
+    lands_later,
+)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -82,6 +89,7 @@ def run_every_scenario() -> set[str]:
     recorder = EventRecorder()
     clock = VirtualClock()
     lookup_caps = Capabilities(text_limit=500, idempotency=Idempotency.LOOKUP)
+    deleting_caps = Capabilities(text_limit=500, idempotency=Idempotency.LOOKUP, deletes=True)
     keyed_caps = Capabilities(text_limit=500, idempotency=Idempotency.KEY | Idempotency.LOOKUP)
 
     async def keyless_server(_prepared: Any, ctx: Context) -> None:
@@ -96,12 +104,17 @@ def run_every_scenario() -> set[str]:
         "slow": FakeServer(script=[Transient("503", status=503) for _ in range(50)]),
         "spare": FakeServer(),
         "keyless": FakeServer(script=[keyless_server]),
+        "late": FakeServer(),
     }
+    servers["late"].script = [lands_later(servers["late"], 45.0)]  # a resend leaves two posts
     channels: dict[str, Any] = {
         name: fake_channel(name, domain=name, server=server)
         for name, server in servers.items()
-        if name not in ("unsure", "keyless")
+        if name not in ("unsure", "keyless", "late")
     }
+    channels["late"] = fake_channel(
+        "late", domain="late", server=servers["late"], capabilities=deleting_caps
+    )
     channels["keyless"] = fake_channel(
         "keyless", domain="keyless", server=servers["keyless"], capabilities=keyed_caps
     )
@@ -122,7 +135,10 @@ def run_every_scenario() -> set[str]:
             dispatcher.publish(Post(text=f"e{n}", id=f"down{n}"), "down", deadline=1)
         ttl = dt.timedelta(minutes=2)
         dispatcher.publish(Post(text="f", id="slow", ttl=ttl), "slow", deadline=1)
+        dispatcher.publish(Post(text="l", id="late"), "late")
         dispatcher.drain(until=clock.now() + 3600)
+        [late] = dispatcher.store.query(post_id="late")
+        dispatcher.remove_duplicate(late.id)
         dispatcher.check_credentials("tokens")
     return set(recorder.names())
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import attrs
 import httpx
@@ -37,6 +37,7 @@ from unipost.errors import (
     Permanent,
 )
 from unipost.models import Post
+from unipost.receipts import Absent, Found, LookupResult, Receipt, RecipientResult, Unknown
 from unipost.redact import register_secret
 
 if TYPE_CHECKING:
@@ -131,6 +132,9 @@ class Capabilities:
     #: ``check()`` is a safe read that tells whether the platform is up: a half-open
     #: breaker probes with it instead of risking a create.
     health_check: bool = False
+    #: ``delete_flow`` removes one of the account's own posts: offered for the extra
+    #: copy a resend left behind (``unipost outbox remove-duplicate``).
+    deletes: bool = False
     #: The most parts a SPLIT channel may make of one post (more is refused, not sent).
     max_parts: int = 10
 
@@ -166,44 +170,6 @@ class Prepared:
     @property
     def text(self) -> str:
         return self.parts[0] if self.parts else ""
-
-
-@attrs.frozen(kw_only=True)
-class RecipientResult:
-    """One recipient's fate inside a channel that sends to many (email, WhatsApp)."""
-
-    recipient: str  # already masked: never a full address or number
-    ok: bool
-    platform_id: str | None = None
-    reason: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Receipt:
-    """Proof of delivery: the platform's id and a URL where the post can be seen."""
-
-    platform_id: str
-    url: str | None = None
-    recipients: tuple[RecipientResult, ...] = ()
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-@attrs.frozen
-class Found:
-    receipt: Receipt
-
-
-@attrs.frozen
-class Absent:
-    pass
-
-
-@attrs.frozen
-class Unknown:
-    reason: str
-
-
-LookupResult: TypeAlias = Found | Absent | Unknown
 
 
 def secret(**kwargs: Any) -> Any:
@@ -475,6 +441,13 @@ class Channel(abc.ABC):
 
     async def lookup(self, prepared: Prepared, ctx: Context) -> LookupResult:
         return await ctx.run(self.lookup_flow(prepared, ctx))
+
+    def delete_flow(self, platform_id: str, ctx: Context) -> Flow[None]:
+        """For channels declaring ``deletes``: remove the account's post ``platform_id``."""
+        raise Permanent(f"{self.name} cannot delete posts")
+
+    async def delete(self, platform_id: str, ctx: Context) -> None:
+        await ctx.run(self.delete_flow(platform_id, ctx))
 
     def check_flow(self, ctx: Context) -> Flow[str | CredentialStatus]:
         """Verify credentials and reachability: a short description, or a

@@ -227,6 +227,12 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--not-delivered", action="store_true", help="it was not: send it again")
     resolve.add_argument("--url", help="where it was published")
     resolve.add_argument("--platform-id", help="the platform's id of the post")
+    extra = osub.add_parser(
+        "remove-duplicate",
+        help="delete the extra copy of a post that a second look found (see `outbox show`)",
+    )
+    extra.add_argument("record", help="the delivered record flagged as a possible duplicate")
+    extra.add_argument("--platform-id", help="which copy, when a record has several")
     worker = sub.add_parser("worker", help="deliver due records until stopped (Ctrl-C)")
     worker.add_argument(
         "--once", action="store_true", help="deliver what is due now, then exit (for cron)"

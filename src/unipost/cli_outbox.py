@@ -73,6 +73,16 @@ def show_record(record: Record, store: Store, as_json: bool) -> int:
         print(f"  published: {record.url or record.platform_id}")
     if record.last_error:
         print(f"  last: {record.last_class or ''} {redact(record.last_error)}")
+    for copy in record.extra.get("duplicates", []):
+        where = copy.get("url") or copy.get("platform_id")
+        if copy.get("removed_at"):
+            print(f"  extra copy {where}: removed {when(copy['removed_at'])} UTC")
+        else:
+            print(
+                f"  extra copy {where}: remove it with `unipost outbox remove-duplicate {record.id}`"
+            )
+    if record.verify_at:
+        print(f"  a second look for an extra copy is due {when(record.verify_at)} UTC")
     for index, recipient in enumerate(record.recipients, 1):
         mark = "✓" if recipient.get("ok") else "✗"
         print(
@@ -141,6 +151,12 @@ def cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher)
         return done(args, {"cancelled": count}, f"cancelled {count} record(s)")
     if args.action == "retry":
         return retry(args, dispatcher)
+    if args.action == "remove-duplicate":
+        record = dispatcher.remove_duplicate(args.record, args.platform_id)
+        removed = [c for c in record.extra.get("duplicates", []) if c.get("removed_at")]
+        last = max(removed, key=lambda copy: float(copy["removed_at"]))
+        line = f"removed the extra copy {last.get('url') or last.get('platform_id')}"
+        return done(args, {"record": record.id, "removed": last}, line)
     record = dispatcher.resolve(
         args.record, delivered=args.delivered, platform_id=args.platform_id, url=args.url
     )

@@ -66,7 +66,14 @@ _TOP_KEYS = {
     "allow_inline_secrets",
     "status",
 }
-_DISPATCH_KEYS = {"deadline", "attempt_timeout", "max_in_flight", "per_domain", "per_channel"}
+_DISPATCH_KEYS = {
+    "deadline",
+    "attempt_timeout",
+    "verify_after",
+    "max_in_flight",
+    "per_domain",
+    "per_channel",
+}
 _CHANNEL_META = {"type", "on_ambiguous"}
 # Seconds may be fractional; the caps are counts.
 

@@ -14,7 +14,7 @@ import attrs
 from unipost.channel import Channel
 from unipost.errors import ConfigurationError
 
-_DISPATCH_NUMBERS = {"deadline": float, "attempt_timeout": float}
+_DISPATCH_NUMBERS = {"deadline": float, "attempt_timeout": float, "verify_after": float}
 
 
 # -- value types ------------------------------------------------------------------------------

@@ -11,9 +11,8 @@ import random
 from collections.abc import Callable
 
 import attrs
-import httpx
 
-from unipost import lifecycle
+from unipost import channel_calls, lifecycle, reconciling
 from unipost.breaker import Admission
 from unipost.channel import (
     Absent,
@@ -29,7 +28,6 @@ from unipost.channel import (
 from unipost.context import KeyIgnored
 from unipost.engine import Engine
 from unipost.errors import Ambiguous, DeliveryError, ErrorClass, NotSent
-from unipost.flow import http_step
 from unipost.lifecycle import Situation, Transition
 from unipost.outbox import Attempt, Record, State
 from unipost.retry import RetryPolicy
@@ -208,7 +206,7 @@ class RecordRunner:
             if record.state is State.RETRY_WAIT:
                 ignored = engine.keys_ignored.get(self.channel.id)
                 caps = self.channel.capabilities
-                unsafe = lifecycle.key_unprotected(record, caps, now, ignored=ignored)
+                unsafe = reconciling.key_unprotected(record, caps, now, ignored=ignored)
                 if unsafe is not None:
                     self._commit(unsafe)
                     continue
@@ -293,24 +291,8 @@ class RecordRunner:
         return True
 
     def _context(self, deadline: float) -> Context:
-        engine = self.engine
-        channel = self.channel
-        clock = engine.clock
-
-        def observe(response: httpx.Response) -> None:
-            engine.limiter.observe(channel.credential_key, response.headers, clock.now())
-
-        return Context(
-            delivery_key=self.record.delivery_key,
-            attempt=self.record.attempts,
-            post_id=self.record.post_id,
-            now=clock.now,
-            deadline=deadline,
-            send=http_step(engine.http, channel, deadline=deadline, now=clock.now, observe=observe),
-            sleep=clock.sleep,
-            first_attempt_at=self.record.started_at or clock.now(),
-            resend_trusts_key=self.record.last_class == ErrorClass.AMBIGUOUS.value,
-            on_key_ignored=self._note_key_ignored,
+        return channel_calls.context_for(
+            self.engine, self.channel, self.record, deadline, on_key_ignored=self._note_key_ignored
         )
 
     def _attempt_deadline(self, now: float) -> float:
@@ -356,8 +338,8 @@ class RecordRunner:
         except KeyIgnored as exc:  # a same-key resend stopped before sending: reconcile instead
             self._breaker_record(None)
             declared, reason = self.channel.capabilities, str(exc)
-            unsafe = lifecycle.key_unprotected(self.record, declared, now, ignored=reason)
-            self._commit(unsafe or lifecycle.recovered(self.record, self._caps(), now))
+            unsafe = reconciling.key_unprotected(self.record, declared, now, ignored=reason)
+            self._commit(unsafe or reconciling.recovered(self.record, self._caps(), now))
             return
         except BaseException:
             self._breaker_record(None)
@@ -423,7 +405,9 @@ class RecordRunner:
         self.engine.budget(self._domain).credit(
             retried=self._attempts_here > 1, timeout=self._spent == "timeout"
         )
-        self._commit(lifecycle.delivered(receipt, duration=duration))
+        now, later = self._now, self.engine.settings.verify_after
+        verify_at = reconciling.verify_at(self.record, self._caps(), now, later)
+        self._commit(lifecycle.delivered(receipt, duration=duration, verify_at=verify_at))
 
     def _decide(self, error: DeliveryError) -> None:
         kind = error.error_class
@@ -454,8 +438,9 @@ class RecordRunner:
         self.record = leased
         deadline = self._attempt_deadline(now)
         try:
-            async with engine.clock.timeout(deadline - now):
-                result = await self.channel.lookup(self.prepared, self._context(deadline))
+            result = await channel_calls.look_up(
+                engine, self.channel, self.prepared, self.record, deadline
+            )
         except (DeliveryError, TimeoutError) as exc:
             result = Unknown(str(exc))
             if isinstance(exc, TimeoutError) or exc.error_class.retryable:
@@ -464,22 +449,28 @@ class RecordRunner:
                 return
         self._emit("reconcile.result", result=type(result).__name__)
         if isinstance(result, Found):
-            owner = self._claimed_by(result.receipt.platform_id)
-            if owner is not None:
-                self._commit(lifecycle.unclaimed_match(result.receipt.platform_id, owner))
-            else:
-                self._delivered(result.receipt, 0.0)
+            self._found(result)
         elif isinstance(result, Absent):
-            self._commit(lifecycle.lookup_absent(self.record, self._situation()))
+            self._commit(reconciling.lookup_absent(self.record, self._situation()))
         else:
-            self._commit(lifecycle.lookup_unknown(result.reason))
+            self._commit(reconciling.lookup_unknown(result.reason))
 
-    def _claimed_by(self, platform_id: str) -> str | None:
-        """Another record of this channel that already owns ``platform_id``, if any."""
-        for other in self.engine.store.query(channel=self.record.channel, platform_id=platform_id):
-            if other.id != self.record.id:
-                return other.id
-        return None
+    def _found(self, result: Found) -> None:
+        """Ours is the first copy no other record owns; any further one is flagged at once."""
+        engine = self.engine
+        unowned = [
+            copy
+            for copy in result.copies
+            if channel_calls.claimed_by(engine, self.record, copy.platform_id) is None
+        ]
+        if not unowned:
+            platform_id = result.receipt.platform_id
+            owner = channel_calls.claimed_by(engine, self.record, platform_id) or "?"
+            self._commit(reconciling.unclaimed_match(platform_id, owner))
+            return
+        self._delivered(unowned[0], 0.0)
+        if len(unowned) > 1:
+            self._commit(reconciling.copies_found(self.record, unowned[1:]))
 
     def _recover(self) -> bool:
         """A ``sending`` record whose lease ran out: its process died mid-attempt."""
@@ -491,7 +482,7 @@ class RecordRunner:
         if leased is None:
             return False
         self.record = leased
-        transition = lifecycle.recovered(self.record, self._caps(), now)
+        transition = reconciling.recovered(self.record, self._caps(), now)
         self._commit(transition)
         return not self.record.state.terminal
 

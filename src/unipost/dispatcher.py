@@ -44,6 +44,7 @@ from unipost.retry import BACKGROUND, INLINE, RetryPolicy
 from unipost.route_walk import RouteWalker
 from unipost.status_feeds import StatusSource
 from unipost.status_poll import StatusPoller, StatusSettings
+from unipost.verification import Verifier
 from unipost.worker import BackgroundLane
 
 __all__ = ["Dispatcher", "Plan", "SharedFailureDomainWarning"]
@@ -66,6 +67,7 @@ class Dispatcher:
     min_attempt_window: float = 1.0
     publication_lease: float = 10.0
     credential_warn_days: float = 7.0
+    verify_after: float = 600.0
     max_in_flight: int = 1000
     per_domain: int | None = None
     per_channel: int | None = 4
@@ -82,6 +84,7 @@ class Dispatcher:
     status_poller: StatusPoller = attrs.field(init=False)
     _walker: RouteWalker = attrs.field(init=False)
     _lane: BackgroundLane = attrs.field(init=False)
+    _verifier: Verifier = attrs.field(init=False)
     _ops: Operations = attrs.field(init=False)
     _sync: SyncBridge = attrs.field(init=False, factory=SyncBridge)
 
@@ -99,7 +102,8 @@ class Dispatcher:
         rng = self.rng if self.rng is not None else random.Random(self.seed)
         self._walker = RouteWalker(self.engine, self.channels, rng)
         self.status_poller = StatusPoller(self.engine, self.status_sources, self.status)
-        self._lane = BackgroundLane(self.engine, self._walker, self.status_poller)
+        self._verifier = Verifier(self.engine, self.channels)
+        self._lane = BackgroundLane(self.engine, self._walker, self._verifier, self.status_poller)
         self._ops = Operations(self.engine, self.channels)
 
     @property
@@ -182,6 +186,13 @@ class Dispatcher:
 
     def retry(self, record_id: str) -> Record:
         return self._ops.retry(record_id)
+
+    async def aremove_duplicate(self, record_id: str, platform_id: str | None = None) -> Record:
+        """Delete the extra copy a second look found for ``record_id`` (the channel must delete)."""
+        return await self._verifier.remove_copy(record_id, platform_id)
+
+    def remove_duplicate(self, record_id: str, platform_id: str | None = None) -> Record:
+        return self._run_sync(self.aremove_duplicate(record_id, platform_id))
 
     def reauthorize(self, channel_id: str) -> int:
         return self._ops.reauthorize(channel_id)

@@ -48,6 +48,8 @@ class Settings:
     publication_lease: float = 10.0
     #: ``check()`` warns this many days before a credential a person must renew lapses.
     credential_warn_days: float = 7.0
+    #: A delivery that followed a resend is looked at again this long after (an extra copy?).
+    verify_after: float = 600.0
 
 
 #: Shared-state key prefix of the time a credential was last re-authorized (a monotonic

@@ -14,9 +14,9 @@ then the background lane. May have been applied → same-key retry (KEY in its
 window on a server that honours it, CLIENT_ID), else ``reconciling`` (LOOKUP),
 else a flagged resend (opted in), else ``ambiguous``. Duplicate signal → reconcile or
 hold. Quota or temporary block → wait for the reset. Auth → ``blocked``.
-Permanent → ``failed``. Lookup found / absent twice / unknown → ``delivered`` /
-resend allowed / ``ambiguous``. Crash mid-attempt → by idempotency kind. TTL
-passed → ``expired``, or ``ambiguous`` when unproven.
+Permanent → ``failed``. TTL passed → ``expired``, or ``ambiguous`` when unproven.
+What a lookup proved, a crash mid-attempt, and the second look after a resend
+are the rows of :mod:`unipost.reconciling`; they are applied here like the rest.
 """
 
 from __future__ import annotations
@@ -47,18 +47,15 @@ __all__ = [
     "delivered",
     "expired",
     "held",
-    "key_unprotected",
-    "lookup_absent",
-    "lookup_unknown",
+    "hold_ambiguous",
     "on_error",
     "rate_wait",
-    "recovered",
     "rejected",
     "released",
     "skipped",
+    "start_reconciling",
     "superseded",
     "superseded_unproven",
-    "unclaimed_match",
 ]
 
 HELD = "held"  # ``last_class`` of a record held while an earlier alternative may have posted
@@ -88,6 +85,8 @@ class Transition:
     details: Mapping[str, Any] = attrs.field(factory=dict)
     #: Only a person (``unipost outbox retry/resolve``) may take a record out of a terminal state.
     by_operator: bool = False
+    #: Notes on a settled record that keep its state (a later verification's findings).
+    note_only: bool = False
 
 
 class TerminalState(RuntimeError):
@@ -121,7 +120,8 @@ class Situation:
 
 def apply(record: Record, transition: Transition, now: float) -> Record:
     """Write ``transition`` onto ``record``: the one place a record's state is assigned."""
-    if record.state.terminal and not transition.by_operator:
+    noting = transition.note_only and transition.state is record.state
+    if record.state.terminal and not (transition.by_operator or noting):
         raise TerminalState(
             f"record {record.id} is {record.state.value}; {transition.state.value} is not allowed"
         )
@@ -152,7 +152,8 @@ def begun(owner: str, lease_until: float, attempts: int) -> Transition:
     )
 
 
-def delivered(receipt: Receipt, *, duration: float = 0.0) -> Transition:
+def delivered(receipt: Receipt, *, duration: float = 0.0, verify_at: float = 0.0) -> Transition:
+    """Published; ``verify_at`` schedules a second look for an extra copy (a resend's)."""
     return Transition(
         state=State.DELIVERED,
         next_attempt_at=0.0,
@@ -163,6 +164,7 @@ def delivered(receipt: Receipt, *, duration: float = 0.0) -> Transition:
             "url": receipt.url,
             "recipients": [attrs.asdict(r) for r in receipt.recipients],
             "extra": dict(receipt.extra),
+            "verify_at": verify_at,
         },
         event="delivered",
         details={"url": receipt.url or "", "duration_ms": round(duration * 1000)},
@@ -192,7 +194,7 @@ def _fail(record: Record, error: DeliveryError) -> Transition:
     )
 
 
-def _hold(reason: str, error_class: str, *, last_error: Any = _KEEP) -> Transition:
+def hold_ambiguous(reason: str, error_class: str, *, last_error: Any = _KEEP) -> Transition:
     return Transition(
         state=State.AMBIGUOUS,
         last_class=error_class,
@@ -203,7 +205,7 @@ def _hold(reason: str, error_class: str, *, last_error: Any = _KEEP) -> Transiti
     )
 
 
-def _reconcile(now: float, policy: RetryPolicy, error_class: str, reason: str) -> Transition:
+def start_reconciling(now: float, policy: RetryPolicy, error_class: str, reason: str) -> Transition:
     return Transition(
         state=State.RECONCILING,
         next_attempt_at=now + policy.reconcile_delays[0],
@@ -290,12 +292,14 @@ def _maybe_applied(record: Record, error: DeliveryError, s: Situation) -> Transi
             wait = _wait(now + max(s.policy.key_retry_delay, s.backoff(record)), now, spend=cost)
         return _because(wait, ErrorClass.AMBIGUOUS.value, str(error))
     if Idempotency.LOOKUP in ways:
-        return _because(_reconcile(now, s.policy, kind.value, str(error)), kind.value, str(error))
+        return _because(
+            start_reconciling(now, s.policy, kind.value, str(error)), kind.value, str(error)
+        )
     if s.retry_ambiguous:
         wait = _wait(now + s.backoff(record), now)
         flagged = attrs.evolve(wait, changes={"possible_duplicate": True})
         return _because(flagged, kind.value, str(error))
-    return _because(_hold(str(error), kind.value), kind.value, str(error))
+    return _because(hold_ambiguous(str(error), kind.value), kind.value, str(error))
 
 
 def blocked(reason: str) -> Transition:
@@ -337,58 +341,7 @@ def released(record: Record, retry_at: float) -> Transition:
     return Transition(state=record.state, next_attempt_at=retry_at)
 
 
-# -- reconciliation and recovery ---------------------------------------------------------------
-
-
-def lookup_absent(record: Record, s: Situation) -> Transition:
-    """Not found: once more after a gap, then (twice absent) a resend cannot duplicate."""
-    absent = record.lookups_absent + 1
-    superseded_by = record.extra.get("superseded_by")
-    if absent >= 2 and superseded_by:
-        return skipped(f"superseded: {superseded_by} delivered")
-    if absent >= 2:
-        return Transition(
-            state=State.RETRY_WAIT,
-            next_attempt_at=s.now,
-            last_class=None,
-            changes={"lookups_absent": absent},
-        )
-    gap = s.policy.reconcile_delays[1] - s.policy.reconcile_delays[0]
-    return Transition(
-        state=State.RECONCILING, next_attempt_at=s.now + gap, changes={"lookups_absent": absent}
-    )
-
-
-def lookup_unknown(reason: str) -> Transition:
-    text = f"could not prove whether it was published: {reason}"
-    return _hold(reason, ErrorClass.AMBIGUOUS.value, last_error=text)
-
-
-def unclaimed_match(platform_id: str, claimed_by: str) -> Transition:
-    """A lookup found an object another record already owns: not ours, and not proof of absence."""
-    return lookup_unknown(f"the matching post {platform_id} belongs to record {claimed_by}")
-
-
-def recovered(record: Record, caps: Capabilities, now: float) -> Transition:
-    """A ``sending`` record whose lease ran out: its process died mid-attempt."""
-    ways = caps.idempotency
-    reason = "the process stopped during an attempt"
-    if Idempotency.KEY in ways or Idempotency.CLIENT_ID in ways:
-        return Transition(
-            state=State.RETRY_WAIT,
-            next_attempt_at=now,
-            last_class=ErrorClass.AMBIGUOUS.value,
-            last_error=reason,
-        )
-    if Idempotency.LOOKUP in ways:
-        return Transition(
-            state=State.RECONCILING,
-            next_attempt_at=now,
-            last_class=ErrorClass.AMBIGUOUS.value,
-            last_error=reason,
-            changes={"lookups_absent": 0},
-        )
-    return _hold("process stopped during an attempt", ErrorClass.AMBIGUOUS.value, last_error=reason)
+# -- the caller's cancel and the TTL --------------------------------------------------------------
 
 
 def abandoned(error: DeliveryError, s: Situation) -> Transition:
@@ -402,34 +355,8 @@ def abandoned(error: DeliveryError, s: Situation) -> Transition:
     ):
         return _because(_wait(s.now, s.now), kind, text)
     if Idempotency.LOOKUP in ways:
-        return _because(_reconcile(s.now, s.policy, kind, text), kind, text)
-    return _because(_hold(text, kind), kind, text)
-
-
-def key_unprotected(
-    record: Record, caps: Capabilities, now: float, *, ignored: str | None = None
-) -> Transition | None:
-    """A same-key resend its key would not protect (window passed, or ``ignored``): reconcile."""
-    if (
-        record.last_class != ErrorClass.AMBIGUOUS.value
-        or Idempotency.KEY not in caps.idempotency
-        or Idempotency.CLIENT_ID in caps.idempotency
-    ):
-        return None
-    window = caps.idempotency_window
-    if ignored is None and (window is None or now - record.started_at < window):
-        return None
-    reason = ignored or "idempotency key window passed"
-    if Idempotency.LOOKUP in caps.idempotency:
-        return Transition(
-            state=State.RECONCILING,
-            next_attempt_at=now,
-            changes={"lookups_absent": 0},
-            event="ambiguous",
-            details={"action": "reconcile", "reason": reason},
-        )
-    text = f"{reason}: the post could not be confirmed and is not resent"
-    return _hold(text, ErrorClass.AMBIGUOUS.value, last_error=text)
+        return _because(start_reconciling(s.now, s.policy, kind, text), kind, text)
+    return _because(hold_ambiguous(text, kind), kind, text)
 
 
 def expired(record: Record) -> Transition:
@@ -441,7 +368,9 @@ def expired(record: Record) -> Transition:
     moment = utc_text(record.ttl_at)
     if unproven:
         text = f"its TTL ({moment}) passed before it was proven whether it was published"
-        return _hold("ttl", record.last_class or ErrorClass.AMBIGUOUS.value, last_error=text)
+        return hold_ambiguous(
+            "ttl", record.last_class or ErrorClass.AMBIGUOUS.value, last_error=text
+        )
     return Transition(
         state=State.EXPIRED,
         last_error=f"not delivered before its TTL ({moment})",
@@ -477,7 +406,7 @@ def superseded_unproven(winner: str, *, lookup: bool, now: float) -> Transition:
             details={"action": "reconcile", "reason": f"{winner} delivered meanwhile"},
         )
     text = f"it was being sent when {winner} delivered; check whether it was published too"
-    return _hold(text, ErrorClass.AMBIGUOUS.value, last_error=text)
+    return hold_ambiguous(text, ErrorClass.AMBIGUOUS.value, last_error=text)
 
 
 def held(by: str) -> Transition:

@@ -120,6 +120,17 @@ class Store(Protocol):
         """
         ...
 
+    def verifications_due(self, now: float, limit: int) -> list[str]:
+        """Delivered records whose second look (``verify_at``) is due, the oldest first."""
+        ...
+
+    def claim_verification(self, record_id: str, seen: float, until: float) -> bool:
+        """Move a record's ``verify_at`` from ``seen`` to ``until`` (compare-and-set).
+
+        One verifier at a time takes a due record; one that dies leaves it due again at ``until``.
+        """
+        ...
+
     def query(
         self,
         *,
@@ -324,6 +335,19 @@ class MemoryStore:
                 pid = record.publication_id
                 earliest[pid] = min(at, earliest.get(pid, at))
             return sorted(earliest, key=earliest.__getitem__)[:limit]
+
+    def verifications_due(self, now: float, limit: int) -> list[str]:
+        with self._lock:
+            due = [r for r in self._records.values() if 0 < r.verify_at <= now]
+            return [r.id for r in sorted(due, key=lambda r: r.verify_at)[:limit]]
+
+    def claim_verification(self, record_id: str, seen: float, until: float) -> bool:
+        with self._lock:
+            record = self._records[record_id]
+            if record.verify_at != seen:
+                return False
+            record.verify_at = until
+            return True
 
     def query(
         self,

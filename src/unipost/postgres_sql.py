@@ -65,6 +65,11 @@ MIGRATIONS: tuple[str, ...] = (
         name TEXT PRIMARY KEY, data BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 5: a delivery that followed a resend is looked at once more for an extra copy
+    """
+    ALTER TABLE {s}.records ADD COLUMN verify_at DOUBLE PRECISION NOT NULL DEFAULT 0;
+    CREATE INDEX records_verify ON {s}.records (verify_at) WHERE verify_at > 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -357,6 +357,22 @@ class PostgresStore:
         )
         return [record_from(r) for r in rows]
 
+    def verifications_due(self, now: float, limit: int) -> list[str]:
+        rows = self._rows(
+            f"SELECT id FROM {self.schema}.records WHERE verify_at > 0 "  # noqa: S608
+            "AND verify_at <= %s ORDER BY verify_at LIMIT %s",
+            (now, limit),
+        )
+        return [r[0] for r in rows]
+
+    def claim_verification(self, record_id: str, seen: float, until: float) -> bool:
+        rows = self._rows(
+            f"UPDATE {self.schema}.records SET verify_at = %s "  # noqa: S608
+            "WHERE id = %s AND verify_at = %s RETURNING 1",
+            (until, record_id, seen),
+        )
+        return bool(rows)
+
     def lease_publication(self, publication_id: str, owner: str, until: float, now: float) -> bool:
         """Become the one driver of a publication until ``until`` (compare-and-set)."""
         rows = self._rows(

@@ -79,6 +79,8 @@ class Record:
     extra: dict[str, Any] = attrs.field(factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: Delivered after a resend: when the worker looks once more for an extra copy (0: never).
+    verify_at: float = 0.0
 
 
 @attrs.frozen(kw_only=True)

@@ -90,11 +90,20 @@ class Outcome:
             return reason
         return f"{reason}; before that: {why}"
 
+    def _duplicate_note(self) -> str:
+        if not self.possible_duplicate:
+            return ""
+        copies = [c for c in self.extra.get("duplicates", []) if not c.get("removed_at")]
+        if not copies:
+            return " (possible duplicate)"
+        where = ", ".join(str(c.get("url") or c.get("platform_id")) for c in copies)
+        return f" (duplicate: also at {where} — `unipost outbox remove-duplicate {self.record_id}`)"
+
     def line(self) -> str:
         name = f"{self.channel:<14}"
         if self.state is State.DELIVERED:
             where = self.url or self.platform_id or ""
-            dup = " (possible duplicate)" if self.possible_duplicate else ""
+            dup = self._duplicate_note()
             if self.partial:
                 good = sum(1 for r in self.recipients if r.ok)
                 return (

@@ -22,140 +22,21 @@ import attrs
 from unipost.errors import StoreError
 from unipost.outbox import OUTAGE_CLASSES, Attempt, Publication, Record, State, _check_conflict
 from unipost.spool import write_once
+from unipost.sqlite_schema import (
+    INSERT_ATTEMPT,
+    MIGRATIONS,
+    OPEN,
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    SELECT,
+    attempt_values,
+    publication_from_row,
+    record_from_row,
+    row_values,
+)
 from unipost.sqlite_state import SQLiteState
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
-
-_MIGRATIONS: tuple[str, ...] = (
-    # 1: the first release
-    """
-    CREATE TABLE publications (
-        id TEXT PRIMARY KEY, post_id TEXT NOT NULL, revision INTEGER NOT NULL,
-        content_hash TEXT NOT NULL, post TEXT NOT NULL, route TEXT NOT NULL, created_at REAL NOT NULL,
-        UNIQUE (post_id, revision)
-    );
-    CREATE TABLE records (
-        id TEXT PRIMARY KEY, publication_id TEXT NOT NULL REFERENCES publications(id),
-        post_id TEXT NOT NULL, revision INTEGER NOT NULL, channel TEXT NOT NULL, path TEXT NOT NULL,
-        delivery_key TEXT NOT NULL UNIQUE, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-        next_attempt_at REAL NOT NULL, ttl_at REAL NOT NULL, lease_owner TEXT, lease_until REAL NOT NULL,
-        last_class TEXT, last_error TEXT, platform_id TEXT, url TEXT,
-        possible_duplicate INTEGER NOT NULL, moved_on INTEGER NOT NULL, started_at REAL NOT NULL,
-        lookups_absent INTEGER NOT NULL, recipients TEXT NOT NULL, extra TEXT NOT NULL,
-        created_at REAL NOT NULL, updated_at REAL NOT NULL,
-        UNIQUE (post_id, channel, revision)
-    );
-    CREATE INDEX records_due ON records (state, next_attempt_at);
-    CREATE INDEX records_publication ON records (publication_id);
-    CREATE TABLE attempts (
-        record_id TEXT NOT NULL, n INTEGER NOT NULL, started_at REAL NOT NULL, duration REAL NOT NULL,
-        error_class TEXT, http_status INTEGER, platform_code TEXT, retry_after REAL,
-        request_id TEXT, message TEXT
-    );
-    CREATE INDEX attempts_record ON attempts (record_id);
-    """,
-    # 2: a worker's poll reads only unsettled records, however long the history grows
-    """
-    CREATE INDEX records_open ON records (next_attempt_at)
-        WHERE state NOT IN ('delivered', 'failed', 'ambiguous', 'expired', 'skipped', 'cancelled');
-    CREATE INDEX records_post ON records (post_id);
-    """,
-    # 3: one driver per publication across processes, and state every process shares
-    """
-    CREATE TABLE publication_leases (
-        publication_id TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until REAL NOT NULL
-    );
-    CREATE TABLE shared_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-_RECORD_COLUMNS = (
-    "id",
-    "publication_id",
-    "post_id",
-    "revision",
-    "channel",
-    "path",
-    "delivery_key",
-    "state",
-    "attempts",
-    "next_attempt_at",
-    "ttl_at",
-    "lease_owner",
-    "lease_until",
-    "last_class",
-    "last_error",
-    "platform_id",
-    "url",
-    "possible_duplicate",
-    "moved_on",
-    "started_at",
-    "lookups_absent",
-    "recipients",
-    "extra",
-    "created_at",
-    "updated_at",
-)
-_TERMINAL = tuple(s.value for s in State if s.terminal)
-# Literal, not parameters: the planner uses the partial index records_open only for this exact text.
-_OPEN = "state NOT IN ({})".format(", ".join(f"'{value}'" for value in _TERMINAL))
-_SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM records"  # noqa: S608 - constant column list
-
-
-_INSERT_ATTEMPT = "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-
-def _attempt_values(log: Attempt) -> tuple[Any, ...]:
-    return (
-        log.record_id,
-        log.n,
-        log.started_at,
-        log.duration,
-        log.error_class,
-        log.http_status,
-        log.platform_code,
-        log.retry_after,
-        log.request_id,
-        log.message,
-    )
-
-
-def _row_values(record: Record) -> tuple[Any, ...]:
-    values = []
-    for column in _RECORD_COLUMNS:
-        value = getattr(record, column)
-        if column == "state":
-            value = value.value
-        elif column in ("recipients", "extra"):
-            value = json.dumps(value)
-        elif column in ("possible_duplicate", "moved_on"):
-            value = int(value)
-        values.append(value)
-    return tuple(values)
-
-
-def _record(row: sqlite3.Row) -> Record:
-    data = dict(zip(_RECORD_COLUMNS, row, strict=True))
-    data["state"] = State(data["state"])
-    data["recipients"] = json.loads(data["recipients"])
-    data["extra"] = json.loads(data["extra"])
-    data["possible_duplicate"] = bool(data["possible_duplicate"])
-    data["moved_on"] = bool(data["moved_on"])
-    return Record(**data)
-
-
-def _publication(row: sqlite3.Row) -> Publication:
-    pid, post_id, revision, content_hash, post, route, created_at = row
-    return Publication(
-        id=pid,
-        post_id=post_id,
-        revision=revision,
-        content_hash=content_hash,
-        post=json.loads(post),
-        route=json.loads(route),
-        created_at=created_at,
-    )
 
 
 def _as_path(value: str | Path) -> Path:
@@ -240,7 +121,7 @@ class SQLiteStore:
                         f"the outbox {self.path} has schema {version}, newer than this unipost "
                         f"({SCHEMA_VERSION}): upgrade unipost"
                     )
-                for script in _MIGRATIONS[version:]:
+                for script in MIGRATIONS[version:]:
                     for statement in script.split(";"):
                         if statement.strip():
                             self._conn.execute(statement)
@@ -282,7 +163,7 @@ class SQLiteStore:
     def open_publication(
         self, publication: Publication, records: Sequence[Record]
     ) -> tuple[Publication, list[Record]]:
-        placeholders = ", ".join("?" for _ in _RECORD_COLUMNS)
+        placeholders = ", ".join("?" for _ in RECORD_COLUMNS)
         try:
             with self._lock:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -293,7 +174,7 @@ class SQLiteStore:
                         (publication.post_id, publication.revision),
                     ).fetchone()
                     if row is not None:
-                        existing = _publication(row)
+                        existing = publication_from_row(row)
                         self._conn.execute("COMMIT")
                         _check_conflict(existing, publication)
                         return existing, self.records(existing.id)
@@ -310,8 +191,8 @@ class SQLiteStore:
                         ),
                     )
                     self._conn.executemany(
-                        f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
-                        [_row_values(r) for r in records],
+                        f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+                        [row_values(r) for r in records],
                     )
                     self._conn.execute("COMMIT")
                 except sqlite3.DatabaseError:
@@ -328,7 +209,7 @@ class SQLiteStore:
         )
         if not rows:
             raise StoreError(f"no publication {publication_id} in the outbox {self.path}")
-        return _publication(rows[0])
+        return publication_from_row(rows[0])
 
     def find_publication(self, post_id: str, revision: int | None = None) -> Publication | None:
         sql = "SELECT id, post_id, revision, content_hash, post, route, created_at FROM publications WHERE post_id = ?"
@@ -337,26 +218,26 @@ class SQLiteStore:
             sql += " AND revision = ?"
             params.append(revision)
         rows = self._query(sql + " ORDER BY revision DESC LIMIT 1", params)
-        return _publication(rows[0]) if rows else None
+        return publication_from_row(rows[0]) if rows else None
 
     def records(self, publication_id: str) -> list[Record]:
         return [
-            _record(r)
+            record_from_row(r)
             for r in self._query(
-                _SELECT + " WHERE publication_id = ? ORDER BY path", (publication_id,)
+                SELECT + " WHERE publication_id = ? ORDER BY path", (publication_id,)
             )
         ]
 
     def record(self, record_id: str) -> Record:
-        rows = self._query(_SELECT + " WHERE id = ?", (record_id,))
+        rows = self._query(SELECT + " WHERE id = ?", (record_id,))
         if not rows:
             raise StoreError(f"no record {record_id} in the outbox {self.path}")
-        return _record(rows[0])
+        return record_from_row(rows[0])
 
     def save(self, record: Record, *, attempt: Attempt | None = None) -> None:
-        columns = [c for c in _RECORD_COLUMNS if c != "id"]
+        columns = [c for c in RECORD_COLUMNS if c != "id"]
         update = f"UPDATE records SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?"  # noqa: S608
-        params = (*_row_values(record)[1:], record.id)
+        params = (*row_values(record)[1:], record.id)
         if attempt is None:
             self._write(update, params)
             return
@@ -364,7 +245,7 @@ class SQLiteStore:
             with self._lock:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._conn.execute(_INSERT_ATTEMPT, _attempt_values(attempt))
+                    self._conn.execute(INSERT_ATTEMPT, attempt_values(attempt))
                     self._conn.execute(update, params)
                     self._conn.execute("COMMIT")
                 except BaseException:
@@ -378,7 +259,7 @@ class SQLiteStore:
     ) -> Record | None:
         sets = "lease_owner = ?, lease_until = ?, updated_at = ?"
         condition = (
-            f"{_OPEN} AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
+            f"{OPEN} AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
             "AND (next_attempt_at <= ? OR ttl_at <= ?)"
         )
         if attempt:
@@ -399,7 +280,7 @@ class SQLiteStore:
         return self._lease(record_id, owner, lease_until, now, attempt=False)
 
     def add_attempt(self, log: Attempt) -> None:
-        self._write(_INSERT_ATTEMPT, _attempt_values(log))
+        self._write(INSERT_ATTEMPT, attempt_values(log))
 
     def attempts(self, record_id: str) -> list[Attempt]:
         rows = self._query(
@@ -413,7 +294,7 @@ class SQLiteStore:
     def due_publications(self, now: float, limit: int) -> list[str]:
         rows = self._query(
             # Only unsettled records are read (the partial index), however long the history.
-            f"SELECT publication_id FROM records INDEXED BY records_open WHERE {_OPEN} "  # noqa: S608
+            f"SELECT publication_id FROM records INDEXED BY records_open WHERE {OPEN} "  # noqa: S608
             "AND (lease_owner IS NULL OR lease_until <= ?) "
             "AND ((state != 'blocked' AND next_attempt_at <= ?) OR ttl_at <= ?) "
             "AND publication_id NOT IN "
@@ -422,6 +303,21 @@ class SQLiteStore:
             (now, now, now, now, limit),
         )
         return [r[0] for r in rows]
+
+    def verifications_due(self, now: float, limit: int) -> list[str]:
+        rows = self._query(
+            "SELECT id FROM records INDEXED BY records_verify WHERE verify_at > 0 "
+            "AND verify_at <= ? ORDER BY verify_at LIMIT ?",
+            (now, limit),
+        )
+        return [r[0] for r in rows]
+
+    def claim_verification(self, record_id: str, seen: float, until: float) -> bool:
+        changed = self._write(
+            "UPDATE records SET verify_at = ? WHERE id = ? AND verify_at = ?",
+            (until, record_id, seen),
+        )
+        return changed == 1
 
     def query(
         self,
@@ -447,8 +343,8 @@ class SQLiteStore:
             clauses.append("platform_id = ?")
             params.append(platform_id)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._query(_SELECT + where + " ORDER BY created_at, path LIMIT ?", (*params, limit))
-        return [_record(r) for r in rows]
+        rows = self._query(SELECT + where + " ORDER BY created_at, path LIMIT ?", (*params, limit))
+        return [record_from_row(r) for r in rows]
 
     def lease_publication(self, publication_id: str, owner: str, until: float, now: float) -> bool:
         changed = self._write(

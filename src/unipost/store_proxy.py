@@ -88,6 +88,12 @@ class DelegatingStore:
     def due_publications(self, now: float, limit: int) -> list[str]:
         return self.inner.due_publications(now, limit)
 
+    def verifications_due(self, now: float, limit: int) -> list[str]:
+        return self.inner.verifications_due(now, limit)
+
+    def claim_verification(self, record_id: str, seen: float, until: float) -> bool:
+        return self.inner.claim_verification(record_id, seen, until)
+
     def query(
         self,
         *,

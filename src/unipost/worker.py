@@ -21,6 +21,7 @@ from unipost.engine import Engine
 from unipost.records import State
 from unipost.route_walk import RouteWalker
 from unipost.status_poll import StatusPoller
+from unipost.verification import Verifier
 
 __all__ = ["BackgroundLane"]
 
@@ -31,10 +32,12 @@ _log = logging.getLogger("unipost")
 class BackgroundLane:
     engine: Engine
     walker: RouteWalker
+    verifier: Verifier
     status: StatusPoller | None = None
 
     async def step(self, *, limit: int = 100) -> int:
-        """One worker step: every due publication advanced once. Returns how many moved.
+        """One worker step: every due publication advanced once, then the second looks
+        that are due (:mod:`unipost.verification`). Returns how many moved.
 
         A publication that raises is logged and left for the next step; it
         never stops the others.
@@ -55,7 +58,7 @@ class BackgroundLane:
                 raise result
             elif result:
                 moved += 1
-        return moved
+        return moved + await self.verifier.step()
 
     async def _advance(self, publication_id: str, lane: Lane) -> bool:
         store = self.engine.store
@@ -105,7 +108,11 @@ class BackgroundLane:
             if await self.step() == 0:
                 open_states = (State.PENDING, State.RETRY_WAIT, State.RECONCILING, State.SENDING)
                 pending = engine.store.query(states=open_states)
-                if not pending:
+                wakes = [min(r.next_attempt_at, r.ttl_at) for r in pending]
+                second_look = self.verifier.next_due(until)
+                if second_look is not None:
+                    wakes.append(second_look)
+                if not wakes:
                     return
-                wake = min(min(r.next_attempt_at, r.ttl_at) for r in pending)
+                wake = min(wakes)
                 await engine.clock.sleep(max(poll, min(wake, until) - engine.clock.now()))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from unipost import lifecycle
+from unipost import lifecycle, reconciling
 from unipost.channel import Capabilities, Idempotency, Receipt
 from unipost.errors import (
     Ambiguous,
@@ -278,41 +278,41 @@ def test_a_rate_limit_past_the_ttl_fails() -> None:
 def test_a_key_past_its_window_reconciles_or_holds() -> None:
     old = record(state=State.RETRY_WAIT, last_class="ambiguous", started_at=NOW - 7200)
     caps = Capabilities(text_limit=None, idempotency=KEY | LOOKUP, idempotency_window=3600.0)
-    passed = lifecycle.key_unprotected(old, caps, NOW)
+    passed = reconciling.key_unprotected(old, caps, NOW)
     assert passed is not None
     assert passed.state is State.RECONCILING
     caps = Capabilities(text_limit=None, idempotency=KEY, idempotency_window=3600.0)
-    passed = lifecycle.key_unprotected(old, caps, NOW)
+    passed = reconciling.key_unprotected(old, caps, NOW)
     assert passed is not None
     assert passed.state is State.AMBIGUOUS
     fresh = record(state=State.RETRY_WAIT, last_class="ambiguous", started_at=NOW - 60)
-    assert lifecycle.key_unprotected(fresh, caps, NOW) is None
+    assert reconciling.key_unprotected(fresh, caps, NOW) is None
 
 
 def test_a_key_the_server_ignores_reconciles_or_holds_even_inside_its_window() -> None:
     fresh = record(state=State.RETRY_WAIT, last_class="ambiguous", started_at=NOW - 60)
     why = "GoToSocial 0.17 ignores Idempotency-Key"
     caps = Capabilities(text_limit=None, idempotency=KEY | LOOKUP, idempotency_window=3600.0)
-    unsafe = lifecycle.key_unprotected(fresh, caps, NOW, ignored=why)
+    unsafe = reconciling.key_unprotected(fresh, caps, NOW, ignored=why)
     assert unsafe is not None
     assert unsafe.state is State.RECONCILING
     assert unsafe.details["reason"] == why
     caps = Capabilities(text_limit=None, idempotency=KEY, idempotency_window=3600.0)
-    unsafe = lifecycle.key_unprotected(fresh, caps, NOW, ignored=why)
+    unsafe = reconciling.key_unprotected(fresh, caps, NOW, ignored=why)
     assert unsafe is not None
     assert unsafe.state is State.AMBIGUOUS
     assert why in unsafe.last_error
     # A record that is not about to resend on the key's promise is left alone.
     failed_before = record(state=State.RETRY_WAIT, last_class="transient", started_at=NOW - 60)
-    assert lifecycle.key_unprotected(failed_before, caps, NOW, ignored=why) is None
+    assert reconciling.key_unprotected(failed_before, caps, NOW, ignored=why) is None
 
 
 def test_lookups_absent_twice_allow_a_resend_and_found_delivers() -> None:
     rec = record(state=State.RECONCILING, last_class="ambiguous")
-    first = lifecycle.lookup_absent(rec, situation(LOOKUP))
+    first = reconciling.lookup_absent(rec, situation(LOOKUP))
     assert first.state is State.RECONCILING
     lifecycle.apply(rec, first, NOW)
-    second = lifecycle.lookup_absent(rec, situation(LOOKUP))
+    second = reconciling.lookup_absent(rec, situation(LOOKUP))
     assert second.state is State.RETRY_WAIT
     assert second.last_class is None  # proven absent: a resend cannot duplicate
     done = lifecycle.delivered(Receipt(platform_id="x1", url="https://x/1"))
@@ -322,8 +322,8 @@ def test_lookups_absent_twice_allow_a_resend_and_found_delivers() -> None:
 
 
 def test_an_unknown_lookup_holds_and_a_claimed_match_is_not_ours() -> None:
-    assert lifecycle.lookup_unknown("page limit").state is State.AMBIGUOUS
-    claimed = lifecycle.unclaimed_match("post-9", "other-record")
+    assert reconciling.lookup_unknown("page limit").state is State.AMBIGUOUS
+    claimed = reconciling.unclaimed_match("post-9", "other-record")
     assert claimed.state is State.AMBIGUOUS
     assert "other-record" in str(claimed.last_error)
 
@@ -341,7 +341,7 @@ def test_recovery_after_a_crash_follows_the_idempotency_kind(
     ways: Idempotency, state: State
 ) -> None:
     caps = Capabilities(text_limit=None, idempotency=ways)
-    assert lifecycle.recovered(record(), caps, NOW).state is state
+    assert reconciling.recovered(record(), caps, NOW).state is state
 
 
 def test_ttl_expiry_holds_what_may_have_posted() -> None:

@@ -19,7 +19,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unipost import lifecycle
+from unipost import lifecycle, reconciling
 from unipost.channel import Capabilities, Idempotency, Receipt
 from unipost.errors import (
     Ambiguous,
@@ -132,7 +132,7 @@ class Model:
             self.apply(lifecycle.expired(record))
             return
         if kind == "crash" and record.state is State.SENDING:
-            self.apply(lifecycle.recovered(record, self.caps, self.now))
+            self.apply(reconciling.recovered(record, self.caps, self.now))
             return
         if kind in ("found", "absent", "unknown") and record.state is State.RECONCILING:
             if kind == "found":
@@ -140,14 +140,14 @@ class Model:
                 self.deliveries += 1
                 self.unsafe = False
             elif kind == "absent":
-                self.apply(lifecycle.lookup_absent(record, self.situation()))
+                self.apply(reconciling.lookup_absent(record, self.situation()))
                 if record.state is State.RETRY_WAIT and record.last_class is None:
                     self.unsafe = False  # proven absent twice
             else:
-                self.apply(lifecycle.lookup_unknown("cannot tell"))
+                self.apply(reconciling.lookup_unknown("cannot tell"))
             return
         if kind in ("attempt", "success") and record.state in (State.PENDING, State.RETRY_WAIT):
-            passed = lifecycle.key_unprotected(record, self.caps, self.now)
+            passed = reconciling.key_unprotected(record, self.caps, self.now)
             if passed is not None:
                 self.apply(passed)
                 return

@@ -21,7 +21,8 @@ from unipost.config import load_config, parse_config
 from unipost.errors import ConfigurationError, IdempotencyConflict, StoreError
 from unipost.outbox import Attempt, Publication, Record, Store
 from unipost.postgres_store import PostgresStore
-from unipost.sqlite_store import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from unipost.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from unipost.sqlite_store import SQLiteStore
 from unipost.testing import FakeServer, VirtualClock, fake_channel
 from unipost.testing.servers import PostgresServer, free_port
 
@@ -178,6 +179,19 @@ def test_query_filters_by_state_channel_and_post(store: Store) -> None:
     assert len(store.query()) == 2
 
 
+def test_second_looks_come_due_in_order_and_one_verifier_claims_each(store: Store) -> None:
+    early = _open(store, state=State.DELIVERED, verify_at=NOW + 10)
+    late = _open(store, state=State.DELIVERED, verify_at=NOW + 20)
+    _open(store, state=State.DELIVERED)  # verify_at 0: never looked at again
+    assert store.verifications_due(NOW + 5, 10) == []
+    assert store.verifications_due(NOW + 30, 10) == [early.id, late.id]
+    assert store.verifications_due(NOW + 30, 1) == [early.id]
+    assert store.claim_verification(early.id, NOW + 10, NOW + 600)
+    assert not store.claim_verification(early.id, NOW + 10, NOW + 600)  # a second verifier
+    assert store.verifications_due(NOW + 30, 10) == [late.id]
+    assert store.record(early.id).verify_at == NOW + 600
+
+
 def test_unknown_ids_raise_a_store_error(store: Store) -> None:
     with pytest.raises(StoreError, match="no record nope"):
         store.record("nope")
@@ -193,7 +207,7 @@ def test_records_round_trip_every_field(store: Store) -> None:
     )
     record.state, record.possible_duplicate, record.moved_on = State.DELIVERED, True, True
     record.platform_id, record.url, record.last_error = "p-9", "https://x.example/p/9", "é ✓"
-    record.started_at, record.lookups_absent = NOW + 0.125, 2
+    record.started_at, record.lookups_absent, record.verify_at = NOW + 0.125, 2, NOW + 600.5
     store.save(record)
     assert store.record(record.id) == record
 
@@ -335,7 +349,7 @@ def test_postgres_refuses_another_programs_schema(postgres_server: PostgresServe
 
 def test_postgres_migrates_a_schema_1_outbox(postgres_server: PostgresServer) -> None:
     """An outbox exactly as schema 1 wrote it, with a waiting record, opens and is migrated."""
-    from unipost.postgres_sql import MIGRATIONS as PG_MIGRATIONS
+    from unipost.postgres_sql import MIGRATIONS as PGMIGRATIONS
     from unipost.postgres_store import SCHEMA_VERSION as PG_VERSION
 
     schema = "t_" + uuid.uuid4().hex[:16]
@@ -344,7 +358,7 @@ def test_postgres_migrates_a_schema_1_outbox(postgres_server: PostgresServer) ->
         f"CREATE SCHEMA {schema}",
         f"CREATE TABLE {schema}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"INSERT INTO {schema}.meta VALUES ('schema_version', '1'), ('secret', '{'ab' * 32}')",
-        *(s for s in PG_MIGRATIONS[0].format(s=schema).split(";") if s.strip()),
+        *(s for s in PGMIGRATIONS[0].format(s=schema).split(";") if s.strip()),
         f"INSERT INTO {schema}.publications VALUES ('pub1', 'old-post', 1, 'h', '{{}}', '{{}}', {NOW})",
         f"INSERT INTO {schema}.records VALUES ('rec1', 'pub1', 'old-post', 1, 'site', '0', 'up1-old', "
         f"'retry_wait', 2, {NOW}, {NOW + 3600}, NULL, 0, 'transient', 'HTTP 503', NULL, NULL, "
@@ -407,7 +421,7 @@ def _schema_1_file(path: Path) -> None:
     """A database exactly as the first release wrote it, with one record."""
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    conn.executescript(_MIGRATIONS[0])
+    conn.executescript(MIGRATIONS[0])
     conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('secret', ?)", ("ab" * 32,))
     conn.execute(
         "INSERT INTO publications VALUES ('pub1', 'old-post', 1, 'h', '{}', '{}', ?)", (NOW,)

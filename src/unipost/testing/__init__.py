@@ -17,7 +17,14 @@ from typing import Any
 from unipost.clock import SystemClock, set_default_clock
 from unipost.testing._drive import adeliver, check, check_status, deliver, lookup, make_context
 from unipost.testing.clock import VirtualClock
-from unipost.testing.fake import EventRecorder, FakeChannel, FakeServer, fake_channel, png
+from unipost.testing.fake import (
+    EventRecorder,
+    FakeChannel,
+    FakeServer,
+    fake_channel,
+    lands_later,
+    png,
+)
 
 __all__ = [
     "ChannelContract",
@@ -30,6 +37,7 @@ __all__ = [
     "check_status",
     "deliver",
     "fake_channel",
+    "lands_later",
     "lookup",
     "make_context",
     "png",

@@ -21,7 +21,7 @@ from unipost.channel import (
     Prepared,
     Receipt,
 )
-from unipost.errors import DeliveryError, NotSent
+from unipost.errors import Ambiguous, DeliveryError, NotSent
 from unipost.events import Event
 from unipost.models import Post
 
@@ -33,6 +33,7 @@ __all__ = [
     "fails",
     "fake_channel",
     "hang",
+    "lands_later",
 ]
 
 Step = DeliveryError | Receipt | Callable[[Prepared, Context], Any] | None
@@ -62,12 +63,33 @@ class FakeServer:
     checks_at: list[float] = attrs.field(factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    deleted: list[str] = attrs.field(factory=list)  # platform ids removed through the channel
+    landing: list[tuple[float, str]] = attrs.field(factory=list)  # (when, key): late creates
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
 
     def created(self, key: str) -> str:
         if key not in self.posts:
             self.posts[key] = f"p{next(self._ids)}"
         return self.posts[key]
+
+    def duplicate(self, key: str) -> str:
+        """A second post for ``key`` (a platform that created it again)."""
+        platform_id = f"p{next(self._ids)}"
+        self.posts[f"{key}#{len(self.posts)}"] = platform_id
+        return platform_id
+
+    def land(self, now: float) -> None:
+        """Creates that hung are applied once their time comes (see :func:`lands_later`)."""
+        for when, key in [item for item in self.landing if item[0] <= now]:
+            self.landing.remove((when, key))
+            if key in self.posts:
+                self.duplicate(key)
+            else:
+                self.created(key)
+
+    def copies(self, key: str) -> list[str]:
+        """The platform ids of every post for one delivery key, the first created first."""
+        return [v for k, v in self.posts.items() if k == key or k.startswith(key + "#")]
 
     def creates(self, key: str) -> int:
         """How many posts exist for one delivery key (more than 1 is a duplicate)."""
@@ -93,6 +115,16 @@ def hang(seconds: float, then: Step = None) -> Step:
     async def step(_prepared: Prepared, ctx: Context) -> Any:
         await ctx.sleep(seconds)
         return then
+
+    return step
+
+
+def lands_later(server: FakeServer, seconds: float) -> Step:
+    """A create left unanswered that ``server`` applies ``seconds`` later, behind the caller's back."""
+
+    async def step(_prepared: Prepared, ctx: Context) -> Any:
+        server.landing.append((ctx.now() + seconds, ctx.delivery_key))
+        raise Ambiguous("no answer (the request may have been applied)")
 
     return step
 
@@ -128,6 +160,7 @@ class FakeChannel(Channel):
 
     async def deliver(self, prepared: Prepared, ctx: Context) -> Receipt:
         server = self.server
+        server.land(ctx.now())
         server.attempts.append((self.id, ctx.delivery_key))
         server.sent_at.append(ctx.now())
         server.in_flight += 1
@@ -151,19 +184,29 @@ class FakeChannel(Channel):
         keyed = self.capabilities.idempotency & (Idempotency.KEY | Idempotency.CLIENT_ID)
         if not keyed and ctx.delivery_key in server.posts:
             # A platform without idempotency creates a second post.
-            server.posts[f"{ctx.delivery_key}#{len(server.posts)}"] = "dup"
-        platform_id = server.created(ctx.delivery_key)
+            return self._receipt(server.duplicate(ctx.delivery_key))
+        return self._receipt(server.created(ctx.delivery_key))
+
+    def _receipt(self, platform_id: str) -> Receipt:
         return Receipt(platform_id=platform_id, url=f"https://fake.example/{self.id}/{platform_id}")
 
     async def lookup(self, prepared: Prepared, ctx: Context) -> LookupResult:
-        self.server.lookups += 1
-        self.server.lookups_at.append(ctx.now())
-        platform_id = self.server.posts.get(ctx.delivery_key)
-        if platform_id is None:
+        server = self.server
+        server.land(ctx.now())
+        server.lookups += 1
+        server.lookups_at.append(ctx.now())
+        copies = server.copies(ctx.delivery_key)
+        if not copies:
             return Absent()
-        return Found(
-            Receipt(platform_id=platform_id, url=f"https://fake.example/{self.id}/{platform_id}")
-        )
+        first, *others = copies
+        return Found(self._receipt(first), duplicates=tuple(self._receipt(p) for p in others))
+
+    async def delete(self, platform_id: str, ctx: Context) -> None:
+        """Removes the post (declare ``deletes`` in the capabilities to have it offered)."""
+        server = self.server
+        server.deleted.append(platform_id)
+        for key in [k for k, v in server.posts.items() if v == platform_id]:
+            del server.posts[key]
 
 
 class _HealthChecked(FakeChannel):
