@@ -88,7 +88,59 @@ def test_failures_from_two_processes_open_one_breaker(handle: Handles) -> None:
         assert state.breaker_step("meta", "allow", NOW + 5, CFG)[2] is Admission.REFUSED
         assert state.breaker("meta").state is BreakerState.OPEN
     assert set(a.breakers()) == {"meta"}
-    assert a.breaker_step("other", "allow", NOW, CFG)[2] is Admission.ALLOWED
+    assert a.breaker_step("other", "allow", NOW, CFG)[2] is Admission.TRIAL  # never proven up
+
+
+def test_a_cold_burst_sends_at_most_the_threshold_until_a_success_proves_the_domain(
+    handle: Handles,
+) -> None:
+    """#14.14: fifty processes starting at once on a down platform send 5, not 50."""
+    states = [handle() for _ in range(3)]
+    answers: list[Admission | None] = []
+    lock = threading.Lock()
+
+    def ask(state: SharedState) -> None:
+        for _ in range(10):
+            answer = state.breaker_step("m", "allow", NOW, CFG)[2]
+            with lock:
+                answers.append(answer)
+
+    threads = [threading.Thread(target=ask, args=(s,)) for s in states]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers.count(Admission.TRIAL) == CFG.failure_threshold
+    assert answers.count(Admission.WAIT) == 30 - CFG.failure_threshold
+    # One trial fails: the others in flight finish first; nothing more is sent meanwhile.
+    states[0].breaker_step("m", "fail", NOW + 1, CFG, Admission.TRIAL.verdict_arg)
+    assert states[1].breaker_step("m", "allow", NOW + 1, CFG)[2] is Admission.REFUSED
+    for _ in range(CFG.failure_threshold - 1):
+        states[2].breaker_step("m", "fail", NOW + 2, CFG, Admission.TRIAL.verdict_arg)
+    assert states[0].breaker("m").state is BreakerState.OPEN  # 5 requests reached it, in total
+
+
+def test_a_success_proves_the_domain_up_for_a_window_and_frees_every_request(
+    handle: Handles,
+) -> None:
+    a, b = handle(), handle()
+    assert a.breaker_step("m", "allow", NOW, CFG)[2] is Admission.TRIAL
+    a.breaker_step("m", "ok", NOW + 1, CFG, Admission.TRIAL.verdict_arg)
+    assert b.breaker("m").trials == ()
+    assert b.breaker("m").proven_until == NOW + 1 + CFG.window
+    assert all(
+        b.breaker_step("m", "allow", NOW + 2, CFG)[2] is Admission.ALLOWED for _ in range(20)
+    )
+    # A success renews the proof only once half of it has passed (few writes when healthy).
+    assert a.breaker_step("m", "ok", NOW + 10, CFG)[1].proven_until == NOW + 1 + CFG.window
+    renewed = a.breaker_step("m", "ok", NOW + 40, CFG)[1]
+    assert renewed.proven_until == NOW + 40 + CFG.window
+    # Past the proof, requests are trials again; a trial whose process died frees its place.
+    for _ in range(CFG.failure_threshold):
+        assert b.breaker_step("m", "allow", NOW + 200, CFG)[2] is Admission.TRIAL
+    assert b.breaker_step("m", "allow", NOW + 200, CFG)[2] is Admission.WAIT
+    later = NOW + 200 + CFG.probe_lease
+    assert b.breaker_step("m", "allow", later, CFG)[2] is Admission.TRIAL
 
 
 def test_one_probe_at_a_time_across_processes(handle: Handles) -> None:
@@ -242,8 +294,9 @@ def test_unreachable_redis_falls_back_to_local_state_says_so_and_recovers() -> N
     try:
         for _ in range(5):  # deliveries go on, on this process's own breaker
             answer = state.breaker_step("m", "allow", NOW, CFG)[2]
-            assert answer in (Admission.ALLOWED, Admission.SINGLE)
-            state.breaker_step("m", "fail", NOW, CFG, float(answer is Admission.SINGLE))
+            assert answer in (Admission.TRIAL, Admission.SINGLE)
+            assert answer is not None
+            state.breaker_step("m", "fail", NOW, CFG, answer.verdict_arg)
         assert state.breaker_step("m", "allow", NOW + 1, CFG)[2] is Admission.REFUSED
         assert state.budget_spend("m", 5, 50)
         state.push_not_before("acct", NOW + 5)
@@ -254,7 +307,7 @@ def test_unreachable_redis_falls_back_to_local_state_says_so_and_recovers() -> N
         assert "delivery goes on" in recorder.events[0].fields["message"]
         server = RedisServer().start(port=port)
         try:
-            assert state.breaker_step("m", "allow", NOW + 2, CFG)[2] is Admission.ALLOWED
+            assert state.breaker_step("m", "allow", NOW + 2, CFG)[2] is Admission.TRIAL
             assert not state.degraded
             assert [e.name for e in recorder.events][-1] == "shared_state.restored"
         finally:
