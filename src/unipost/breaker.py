@@ -2,9 +2,9 @@
 
 Opens on 5 consecutive counted failures or on a failure rate ≥ 50 % over the
 last 60 s (with ≥ 10 calls). Until a success in the last 60 s proves the domain
-up, at most the threshold of requests are in flight at once (the others wait a
-moment), so the first burst of many processes at a down platform cannot
-overshoot. After a failure, until a success, requests go one at a time (every
+up, at most the threshold of processes send to it at once (the others wait a
+moment), so many processes starting together at a down platform cannot
+overshoot; one process's own fan-out still goes out together. After a failure, until a success, requests go one at a time (every
 process shares the breaker). While open, deliveries to the domain are not
 attempted at all: ``first_of`` moves on at once. After the open time one probe
 is let through (half-open); success closes, failure re-opens for twice as long
@@ -68,8 +68,8 @@ class Admission(enum.Enum):
     ALLOWED = "allowed"
     PROBE = "probe"  # the one half-open request; report it with probe=True
     SINGLE = "single"  # failing, not open: the one request in flight; report with probe=True
-    TRIAL = "trial"  # not proven up: one of the few requests in flight; report it as a trial
-    WAIT = "wait"  # not proven up and enough requests in flight: ask again in a moment
+    TRIAL = "trial"  # not proven up: one of the few senders; report the verdict as a trial
+    WAIT = "wait"  # not proven up and enough other processes sending: ask again in a moment
     REFUSED = "refused"
 
     @property
@@ -108,7 +108,8 @@ class BreakerData:
     advisory_note: str = ""  # "Meta reports a major outage of the Graph API"
     #: A success proves the domain up until then; before, few requests go at once.
     proven_until: float = 0.0
-    trials: tuple[float, ...] = ()  # the lease ends of the unproven requests in flight
+    #: The processes sending while it is unproven: (claimant, requests in flight, lease end).
+    trials: tuple[tuple[str, int, float], ...] = ()
 
     @property
     def advised_open(self) -> bool:
@@ -129,7 +130,7 @@ class BreakerData:
             **attrs.asdict(self, recurse=False),
             "state": self.state.value,
             "calls": list(self.calls),
-            "trials": list(self.trials),
+            "trials": [list(trial) for trial in self.trials],
         }
 
     @classmethod
@@ -148,7 +149,10 @@ class BreakerData:
             advisory_since=float(data.get("advisory_since") or 0.0),  # type: ignore[arg-type]
             advisory_note=str(data.get("advisory_note") or ""),
             proven_until=float(data.get("proven_until") or 0.0),  # type: ignore[arg-type]
-            trials=tuple(float(t) for t in data.get("trials") or []),  # type: ignore[attr-defined]
+            trials=tuple(
+                (str(who), int(n), float(end))
+                for who, n, end in data.get("trials") or []  # type: ignore[attr-defined]
+            ),
         )
 
 
@@ -178,19 +182,32 @@ def _threshold(data: BreakerData, cfg: BreakerSettings) -> int:
     return cfg.failure_threshold
 
 
-def _live(data: BreakerData, now: float) -> tuple[float, ...]:
-    return tuple(end for end in data.trials if end > now)
+def _live(data: BreakerData, now: float) -> tuple[tuple[str, int, float], ...]:
+    return tuple(trial for trial in data.trials if trial[2] > now and trial[1] > 0)
 
 
-def _trial(data: BreakerData, now: float, cfg: BreakerSettings) -> tuple[BreakerData, Admission]:
+def _trial(
+    data: BreakerData, now: float, cfg: BreakerSettings, claimant: str
+) -> tuple[BreakerData, Admission]:
     """Closed, no failure: free once a recent success proved the domain up. Before that,
-    at most the threshold of requests at once, so a cold burst cannot overshoot it."""
+    at most the threshold of processes send at once, so a cold start of many cannot
+    overshoot it (a process's own fan-out goes together: it is one caller's choice)."""
     if data.proven_until > now:
         return data, Admission.ALLOWED
     live = _live(data, now)
-    if len(live) >= _threshold(data, cfg):
+    mine = [trial for trial in live if trial[0] == claimant]
+    others = tuple(trial for trial in live if trial[0] != claimant)
+    if not mine and len(others) >= _threshold(data, cfg):
         return data, Admission.WAIT
-    return attrs.evolve(data, trials=(*live, now + cfg.probe_lease)), Admission.TRIAL
+    count = mine[0][1] + 1 if mine else 1
+    trials = (*others, (claimant, count, now + cfg.probe_lease))
+    return attrs.evolve(data, trials=trials), Admission.TRIAL
+
+
+def _trial_done(data: BreakerData, now: float, claimant: str) -> BreakerData:
+    """A trial's verdict: one request of ``claimant`` fewer in flight."""
+    trials = tuple((who, n - 1 if who == claimant else n, end) for who, n, end in _live(data, now))
+    return attrs.evolve(data, trials=tuple(t for t in trials if t[1] > 0))
 
 
 def _tripped(data: BreakerData, cfg: BreakerSettings) -> bool:
@@ -229,8 +246,9 @@ def step(
 ) -> tuple[BreakerData, Admission | None]:
     """Apply one operation; the answer is an :class:`Admission` for ``"allow"``.
 
-    Operations: ``allow`` (``arg`` 1.0 for the inline lane); ``ok``, ``fail``,
-    ``none`` (a verdict, ``arg`` 1.0 when it is the probe's); ``isolate``
+    Operations: ``allow`` (``arg`` 1.0 for the inline lane, ``note`` the claimant: the
+    process); ``ok``, ``fail``, ``none`` (a verdict, ``arg`` 1.0 when it is the probe's,
+    2.0 a trial's, ``note`` the claimant); ``isolate``
     (until ``arg``); ``reset``; ``advise_ok``, ``advise_minor``,
     ``advise_major`` (a status feed's word, ``arg`` since when, ``note`` why).
     """
@@ -241,7 +259,7 @@ def step(
             return data, Admission.REFUSED  # inline attempts skip a reported outage
 
         if data.state is BreakerState.CLOSED and not data.consecutive:
-            return _trial(data, now, cfg)
+            return _trial(data, now, cfg, note)
         if data.state is BreakerState.CLOSED:
             # Failing but not open yet: one request at a time finds out, so processes that
             # share the breaker cannot send a burst past the threshold meanwhile.
@@ -264,8 +282,8 @@ def step(
     probe = arg == 1.0
     if probe:
         data = attrs.evolve(data, probe_until=0.0)
-    if arg == 2.0 and data.trials:  # a trial's verdict frees one place
-        data = attrs.evolve(data, trials=_live(data, now)[1:])
+    if arg == 2.0 and data.trials:  # a trial's verdict
+        data = _trial_done(data, now, note)
     if op == "none":
         return data, None
     ok = op == "ok"
@@ -325,8 +343,8 @@ class Breaker:
     domain: str
     _owner: Breakers
 
-    def _apply(self, op: str, now: float, arg: float = 0.0) -> Admission | None:
-        return self._owner.apply(self.domain, op, now, arg)
+    def _apply(self, op: str, now: float, arg: float = 0.0, note: str = "") -> Admission | None:
+        return self._owner.apply(self.domain, op, now, arg, note)
 
     @property
     def data(self) -> BreakerData:
@@ -336,12 +354,13 @@ class Breaker:
     def state(self) -> BreakerState:
         return self.data.state
 
-    def admit(self, now: float, *, inline: bool = False) -> Admission:
-        """May a request be sent to this domain now? Claims the probe when half-open.
+    def admit(self, now: float, *, inline: bool = False, claimant: str = "") -> Admission:
+        """May a request be sent to this domain now? Claims the probe when half-open, a
+        trial for ``claimant`` (the process) while the domain is not proven up.
 
         The inline lane is refused while a status feed's reported outage holds
         the breaker open; the background lane takes the probes."""
-        answer = self._apply("allow", now, 1.0 if inline else 0.0)
+        answer = self._apply("allow", now, 1.0 if inline else 0.0, claimant)
         assert answer is not None
         return answer
 
@@ -353,12 +372,17 @@ class Breaker:
         return now + self._owner.settings.probe_wait
 
     def record(
-        self, now: float, *, ok: bool | None, admission: Admission = Admission.ALLOWED
+        self,
+        now: float,
+        *,
+        ok: bool | None,
+        admission: Admission = Admission.ALLOWED,
+        claimant: str = "",
     ) -> None:
         """Report an attempt: ``ok`` True/False, or None when it says nothing about health;
         ``admission`` is what :meth:`admit` answered (a probe or trial claim is released)."""
         op = "none" if ok is None else ("ok" if ok else "fail")
-        self._apply(op, now, admission.verdict_arg)
+        self._apply(op, now, admission.verdict_arg, claimant)
 
     def isolate(self, until: float) -> None:
         self._apply("isolate", 0.0, until)

@@ -253,7 +253,8 @@ class RecordRunner:
             self._commit(lifecycle.rate_wait(now + delay, now, patience_passed=passed))
             return False
         breaker = self.engine.breakers[self._domain]
-        admission = breaker.admit(now, inline=self.lane.inline)
+        owner = self.engine.settings.owner
+        admission = breaker.admit(now, inline=self.lane.inline, claimant=owner)
         if admission is Admission.REFUSED:
             self._commit(refusal(self.record, self._domain, breaker, now))
             return False
@@ -267,7 +268,9 @@ class RecordRunner:
 
     def _breaker_record(self, ok: bool | None) -> None:
         claim, self._claim = self._claim, Admission.ALLOWED
-        self.engine.breakers[self._domain].record(self._now, ok=ok, admission=claim)
+        owner = self.engine.settings.owner
+        breaker = self.engine.breakers[self._domain]
+        breaker.record(self._now, ok=ok, admission=claim, claimant=owner)
 
     async def _health_probe(self) -> bool:
         """Half-open: ask the channel's safe health check instead of risking a create.

@@ -76,7 +76,9 @@ local advisory_since = num(d.advisory_since, 0)
 local proven_until = num(d.proven_until, 0)
 local trials = {}
 if type(d.trials) == 'table' then
-  for _, t in ipairs(d.trials) do trials[#trials + 1] = tonumber(t) end
+  for _, t in ipairs(d.trials) do
+    trials[#trials + 1] = {tostring(t[1]), tonumber(t[2]), tonumber(t[3])}
+  end
 end
 local before = raw or ''
 local function threshold()
@@ -85,7 +87,7 @@ local function threshold()
 end
 local function live()
   local kept = {}
-  for _, t in ipairs(trials) do if t > now then kept[#kept + 1] = t end end
+  for _, t in ipairs(trials) do if t[3] > now and t[2] > 0 then kept[#kept + 1] = t end end
   return kept
 end
 
@@ -93,7 +95,7 @@ local function save()
   local list = {}
   for i, c in ipairs(calls) do list[i] = {f(c[1]), c[2]} end
   local tlist = {}
-  for i, t in ipairs(trials) do tlist[i] = f(t) end
+  for i, t in ipairs(trials) do tlist[i] = {t[1], t[2], f(t[3])} end
   local value = cjson.encode({state = state, open_until = f(open_until), open_for = f(open_for),
     consecutive = consecutive, probe_until = f(probe_until), calls = list,
     advisory = advisory, advisory_since = f(advisory_since), advisory_note = advisory_note,
@@ -135,9 +137,14 @@ if op == 'allow' then
   if state == 'closed' and consecutive == 0 then
     -- Not proven up by a recent success: at most the threshold of requests at once.
     if proven_until > now then return {before, before, 'allowed'} end
-    trials = live()
-    if #trials >= threshold() then return {before, before, 'wait'} end
-    trials[#trials + 1] = now + probe_lease
+    -- At most the threshold of processes (claimants, in note) send while it is unproven.
+    local others, count = {}, 1
+    for _, t in ipairs(live()) do
+      if t[1] == note then count = t[2] + 1 else others[#others + 1] = t end
+    end
+    if count == 1 and #others >= threshold() then return {before, before, 'wait'} end
+    others[#others + 1] = {note, count, now + probe_lease}
+    trials = others
     return {before, save(), 'trial'}
   end
   if state == 'closed' then
@@ -163,9 +170,12 @@ local probe = arg == 1
 local changed = false
 if probe and probe_until ~= 0 then probe_until, changed = 0, true end
 if arg == 2 and #trials > 0 then
-  -- A trial's verdict frees one place.
-  local kept = live()
-  table.remove(kept, 1)
+  -- A trial's verdict: one request of the claimant (note) fewer in flight.
+  local kept = {}
+  for _, t in ipairs(live()) do
+    if t[1] == note then t[2] = t[2] - 1 end
+    if t[2] > 0 then kept[#kept + 1] = t end
+  end
   trials, changed = kept, true
 end
 if op == 'none' then
