@@ -108,8 +108,8 @@ class BreakerData:
     advisory_note: str = ""  # "Meta reports a major outage of the Graph API"
     #: A success proves the domain up until then; before, few requests go at once.
     proven_until: float = 0.0
-    #: The processes sending while it is unproven: (claimant, requests in flight, lease end).
-    trials: tuple[tuple[str, int, float], ...] = ()
+    #: The processes sending while it is unproven: (claimant, lease end).
+    trials: tuple[tuple[str, float], ...] = ()
 
     @property
     def advised_open(self) -> bool:
@@ -150,8 +150,8 @@ class BreakerData:
             advisory_note=str(data.get("advisory_note") or ""),
             proven_until=float(data.get("proven_until") or 0.0),  # type: ignore[arg-type]
             trials=tuple(
-                (str(who), int(n), float(end))
-                for who, n, end in data.get("trials") or []  # type: ignore[attr-defined]
+                (str(who), float(end))
+                for who, end in data.get("trials") or []  # type: ignore[attr-defined]
             ),
         )
 
@@ -182,8 +182,8 @@ def _threshold(data: BreakerData, cfg: BreakerSettings) -> int:
     return cfg.failure_threshold
 
 
-def _live(data: BreakerData, now: float) -> tuple[tuple[str, int, float], ...]:
-    return tuple(trial for trial in data.trials if trial[2] > now and trial[1] > 0)
+def _live(data: BreakerData, now: float) -> tuple[tuple[str, float], ...]:
+    return tuple(trial for trial in data.trials if trial[1] > now)
 
 
 def _trial(
@@ -195,19 +195,18 @@ def _trial(
     if data.proven_until > now:
         return data, Admission.ALLOWED
     live = _live(data, now)
-    mine = [trial for trial in live if trial[0] == claimant]
-    others = tuple(trial for trial in live if trial[0] != claimant)
-    if not mine and len(others) >= _threshold(data, cfg):
+    if any(who == claimant for who, _end in live):
+        return data, Admission.TRIAL  # already one of the senders: no write
+    if len(live) >= _threshold(data, cfg):
         return data, Admission.WAIT
-    count = mine[0][1] + 1 if mine else 1
-    trials = (*others, (claimant, count, now + cfg.probe_lease))
-    return attrs.evolve(data, trials=trials), Admission.TRIAL
+    return attrs.evolve(data, trials=(*live, (claimant, now + cfg.probe_lease))), Admission.TRIAL
 
 
 def _trial_done(data: BreakerData, now: float, claimant: str) -> BreakerData:
-    """A trial's verdict: one request of ``claimant`` fewer in flight."""
-    trials = tuple((who, n - 1 if who == claimant else n, end) for who, n, end in _live(data, now))
-    return attrs.evolve(data, trials=tuple(t for t in trials if t[1] > 0))
+    """The claimant's first verdict frees its place: a success proves the domain anyway,
+    and after a failure nobody starts a trial."""
+    kept = tuple(trial for trial in _live(data, now) if trial[0] != claimant)
+    return data if kept == data.trials else attrs.evolve(data, trials=kept)
 
 
 def _tripped(data: BreakerData, cfg: BreakerSettings) -> bool:

@@ -77,7 +77,7 @@ local proven_until = num(d.proven_until, 0)
 local trials = {}
 if type(d.trials) == 'table' then
   for _, t in ipairs(d.trials) do
-    trials[#trials + 1] = {tostring(t[1]), tonumber(t[2]), tonumber(t[3])}
+    trials[#trials + 1] = {tostring(t[1]), tonumber(t[2])}
   end
 end
 local before = raw or ''
@@ -87,7 +87,7 @@ local function threshold()
 end
 local function live()
   local kept = {}
-  for _, t in ipairs(trials) do if t[3] > now and t[2] > 0 then kept[#kept + 1] = t end end
+  for _, t in ipairs(trials) do if t[2] > now then kept[#kept + 1] = t end end
   return kept
 end
 
@@ -95,7 +95,7 @@ local function save()
   local list = {}
   for i, c in ipairs(calls) do list[i] = {f(c[1]), c[2]} end
   local tlist = {}
-  for i, t in ipairs(trials) do tlist[i] = {t[1], t[2], f(t[3])} end
+  for i, t in ipairs(trials) do tlist[i] = {t[1], f(t[2])} end
   local value = cjson.encode({state = state, open_until = f(open_until), open_for = f(open_for),
     consecutive = consecutive, probe_until = f(probe_until), calls = list,
     advisory = advisory, advisory_since = f(advisory_since), advisory_note = advisory_note,
@@ -138,13 +138,13 @@ if op == 'allow' then
     -- Not proven up by a recent success: at most the threshold of requests at once.
     if proven_until > now then return {before, before, 'allowed'} end
     -- At most the threshold of processes (claimants, in note) send while it is unproven.
-    local others, count = {}, 1
-    for _, t in ipairs(live()) do
-      if t[1] == note then count = t[2] + 1 else others[#others + 1] = t end
+    local senders = live()
+    for _, t in ipairs(senders) do
+      if t[1] == note then return {before, before, 'trial'} end
     end
-    if count == 1 and #others >= threshold() then return {before, before, 'wait'} end
-    others[#others + 1] = {note, count, now + probe_lease}
-    trials = others
+    if #senders >= threshold() then return {before, before, 'wait'} end
+    senders[#senders + 1] = {note, now + probe_lease}
+    trials = senders
     return {before, save(), 'trial'}
   end
   if state == 'closed' then
@@ -170,13 +170,10 @@ local probe = arg == 1
 local changed = false
 if probe and probe_until ~= 0 then probe_until, changed = 0, true end
 if arg == 2 and #trials > 0 then
-  -- A trial's verdict: one request of the claimant (note) fewer in flight.
+  -- The claimant's (note's) first verdict frees its place.
   local kept = {}
-  for _, t in ipairs(live()) do
-    if t[1] == note then t[2] = t[2] - 1 end
-    if t[2] > 0 then kept[#kept + 1] = t end
-  end
-  trials, changed = kept, true
+  for _, t in ipairs(live()) do if t[1] ~= note then kept[#kept + 1] = t end end
+  if #kept ~= #trials then trials, changed = kept, true end
 end
 if op == 'none' then
   if changed then return {before, save(), ''} end

@@ -122,7 +122,7 @@ def test_a_cold_start_of_many_processes_sends_at_most_the_threshold(handle: Hand
     # One fails: nothing more is sent while the others are in flight; their failures open it.
     states[1].breaker_step("m", "fail", NOW + 1, CFG, trial, senders[0])
     assert states[2].breaker_step("m", "allow", NOW + 1, CFG, 0.0, waiting)[2] is Admission.REFUSED
-    for who in [senders[0], *senders[1:]]:
+    for who in senders:  # the first sender's second request, then the others
         states[2].breaker_step("m", "fail", NOW + 2, CFG, trial, who)
     assert states[0].breaker("m").state is BreakerState.OPEN  # 6 requests from 5 processes
     assert states[0].breaker("m").trials == ()
