@@ -15,6 +15,7 @@ import httpx
 import pytest
 import trustme
 
+from unipost.breaker import BreakerSettings
 from unipost.errors import ConfigurationError
 from unipost.serve.openapi import document
 from unipost.serve.settings import (
@@ -26,6 +27,7 @@ from unipost.serve.settings import (
     new_token,
     token_entry,
 )
+from unipost.sqlite_store import SQLiteStore
 
 Server = Any  # tests/serve/conftest.py: a running `unipost serve`
 
@@ -443,6 +445,31 @@ def test_breakers_isolate_and_reset(api: Any, server: Server) -> None:
     client.post(f"/v1/breakers/{site_domain}/reset")
     problem(client.post("/v1/breakers/nowhere/reset"), 404, "not_found")
     problem(client.post(f"/v1/breakers/{hook_domain}/isolate", json={"seconds": 0}), 422, "invalid")
+
+
+def test_breakers_show_what_a_status_feed_reports(api: Any, server: Server) -> None:
+    """The advice a status feed wrote into the shared state is served beside the state."""
+    domain = "webhook:127.0.0.1"
+    store = SQLiteStore(server.root / "outbox.sqlite3")
+    state = store.shared_state
+    since = time.time() - 60
+    note = "Example Hooks reports a major outage of webhooks"
+    state.breaker_step(domain, "advise_major", time.time(), BreakerSettings(), since, note)
+    client = api()
+    try:
+        listed = {b["domain"]: b for b in client.get("/v1/breakers").json()["breakers"]}
+        assert listed[domain]["state"] == "open"  # a reported major outage pre-opens it
+        assert listed[domain]["advisory"] == "major"
+        assert listed[domain]["advice"].startswith(note + " since ")
+        assert listed["webhook:127.0.0.1"]["channels"] == ["down", "hook"]
+        quiet = next(b for d, b in listed.items() if d.endswith("/site"))
+        assert (quiet["advisory"], quiet["advice"]) == (None, None)
+    finally:
+        state.breaker_step(domain, "advise_ok", time.time(), BreakerSettings())
+        client.post(f"/v1/breakers/{domain}/reset")
+        store.close()
+    after = {b["domain"]: b for b in client.get("/v1/breakers").json()["breakers"]}
+    assert (after[domain]["state"], after[domain]["advice"]) == ("closed", None)
 
 
 # -- security ----------------------------------------------------------------------------

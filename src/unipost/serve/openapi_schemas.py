@@ -280,6 +280,12 @@ def schemas() -> dict[str, Any]:
                 "state": {"type": "string", "enum": _BREAKER_STATES},
                 "open_until": nullable("number"),
                 "channels": {"type": "array", "items": {"type": "string"}},
+                "advisory": {
+                    "description": "what the domain's status feed reports",
+                    "type": ["string", "null"],
+                    "enum": ["minor", "major", None],
+                },
+                "advice": nullable("string"),
             }
         ),
         "CheckResult": json_object(

@@ -151,6 +151,8 @@ def breakers(dispatcher: Dispatcher) -> list[dict[str, Any]]:
                 "state": data.state.value,
                 "open_until": data.open_until if held else None,
                 "channels": sorted(channels.get(domain, [])),
+                "advisory": data.advisory or None,
+                "advice": data.advice() or None,
             }
         )
     return result
