@@ -8,6 +8,8 @@ and wakes workers. :func:`install` adds two tasks to a Celery app:
   ``unipost.deliver`` task per claimed record, carrying only its id. A claimed
   record is not claimed again until its claim runs out, so the queue does not
   fill with copies while tasks wait.
+  The same task runs the second looks that are due (:mod:`unipost.verification`):
+  delivered records carry no task of their own.
 * ``unipost.deliver(record_id)`` (``acks_late``, ``reject_on_worker_lost``):
   releases the claim and advances the record's publication through the
   dispatcher, which takes the record's own lease before any send. A task the
@@ -73,6 +75,10 @@ class FocusedStore(DelegatingStore):
         if any(_due(r, now) for r in self.inner.records(focused)):
             return [focused]
         return []
+
+    def verifications_due(self, now: float, limit: int) -> list[str]:
+        """A task for one publication leaves the second looks to the enqueuer's task."""
+        return [] if _focus.get() is not None else self.inner.verifications_due(now, limit)
 
 
 DispatcherFactory = Callable[[Store], Dispatcher]
@@ -182,7 +188,7 @@ def _deliver(runtime: _Runtime, record_id: str) -> str:
 
 
 def _enqueue(runtime: _Runtime, deliver: Any, *, claim: float, batch: int) -> int:
-    dispatcher, store, _loop = runtime.get()
+    dispatcher, store, loop = runtime.get()
     now = dispatcher.clock.now()
     sent = 0
     for publication_id in store.due_publications(now, batch):
@@ -193,4 +199,5 @@ def _enqueue(runtime: _Runtime, deliver: Any, *, claim: float, batch: int) -> in
                 continue  # another enqueuer or a worker took it first
             deliver.apply_async((record.id,))
             sent += 1
+    loop.run_until_complete(dispatcher.averify_due())
     return sent

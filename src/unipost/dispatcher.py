@@ -154,6 +154,11 @@ class Dispatcher:
         """One worker step: every due publication advanced once. Returns how many moved."""
         return await self._lane.step(limit=limit)
 
+    async def averify_due(self, *, limit: int = 20) -> int:
+        """The second looks that are due (the worker runs them in its step; Celery's
+        enqueue task calls this). Returns how many were looked at."""
+        return await self._verifier.step(limit=limit)
+
     async def arun_worker(self, *, stop: asyncio.Event | None = None, poll: float = 1.0) -> None:
         """Deliver due records until ``stop`` is set (``unipost worker``)."""
         await self._lane.run(stop=stop, poll=poll)

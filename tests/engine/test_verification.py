@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from unipost import Dispatcher, MemoryStore, Post
+from unipost.celery import FocusedStore, _enqueue, _focus, _Runtime
 from unipost.errors import Ambiguous, UsageError
 from unipost.plugin import Capabilities, Context, Idempotency, Prepared, Unknown
 from unipost.records import State
@@ -178,3 +179,43 @@ def test_a_channel_that_cannot_delete_says_how_to_remove_the_copy_by_hand() -> N
             dispatcher.remove_duplicate(record.id)
         assert url in str(caught.value)
         assert server.deleted == []
+
+
+def test_celery_runs_the_second_looks_in_its_enqueue_task_not_in_deliver_tasks() -> None:
+    server = FakeServer()
+    server.script = [lands_later(server, 45.0)]
+    channel = fake_channel("social", capabilities=LOOKUP, server=server)
+    clock, store = VirtualClock(), MemoryStore()
+
+    def build(focused: object) -> Dispatcher:
+        return Dispatcher(
+            channels={"social": channel}, store=focused, clock=clock, verify_after=VERIFY_AFTER
+        )  # type: ignore[arg-type]
+
+    runtime = _Runtime(lambda: store, build)
+    dispatcher, focused, loop = runtime.get()
+    assert isinstance(focused, FocusedStore)
+    sent: list[tuple[str, ...]] = []
+
+    class Deliver:
+        def apply_async(self, args: tuple[str, ...]) -> None:
+            sent.append(args)
+
+    try:
+        dispatcher.publish(Post(text="hello", id="p1"), "social")
+        dispatcher.drain(until=clock.now() + 120)
+        [record] = store.query(post_id="p1")
+        clock.advance(VERIFY_AFTER + 1)
+        token = focused.focus(record.publication_id)
+        try:  # a deliver task for one publication leaves the second looks alone
+            assert focused.verifications_due(clock.now(), 10) == []
+        finally:
+            _focus.reset(token)
+        assert _enqueue(runtime, Deliver(), claim=20.0, batch=10) == 0
+        assert sent == []  # nothing to deliver ...
+        flagged = store.record(record.id)
+        assert flagged.possible_duplicate  # ... but the second look ran in the enqueuer
+        assert flagged.verify_at == 0.0
+    finally:
+        dispatcher.close()
+        loop.close()
