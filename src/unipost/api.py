@@ -49,6 +49,7 @@ def build_dispatcher(
         "store": config.store(),
         "retry_ambiguous": config.retry_ambiguous,
         "credential_warn_days": config.credential_warn_days,
+        "credential_check_every": config.credential_check_hours * 3600 or None,
         "observers": observers,
         "status": config.status,
         "status_sources": _status_sources(config, host) if config.status.enabled else (),

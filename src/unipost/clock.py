@@ -58,3 +58,14 @@ def set_default_clock(factory: Callable[[], Clock]) -> None:
 def utc_text(timestamp: float) -> str:
     """An epoch time as people read it in reports and errors: ``2026-12-03 14:02:00 UTC``."""
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+async def nap(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, or less when ``stop`` is set meanwhile."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waiter.cancel()

@@ -44,7 +44,7 @@ from unipost.config_values import (
     check_dispatch,
     check_route_options,
     check_settings,
-    credential_warn_days,
+    credential_settings,
 )
 from unipost.errors import ConfigurationError, MissingSecret, UnknownChannel, UsageError
 from unipost.outbox import MemoryStore, Store
@@ -101,6 +101,8 @@ class Config:
     dispatch: Mapping[str, Any] = attrs.field(factory=dict)
     #: ``[credentials] warn_days``: warn this many days before a credential lapses.
     credential_warn_days: float = 7.0
+    #: ``[credentials] check_hours``: the worker checks every channel this often (0: never).
+    credential_check_hours: float = 24.0
     retry_ambiguous: frozenset[str] = frozenset()
     status: StatusSettings = attrs.field(factory=StatusSettings)  # [status]: platform feeds
     source: str = "built-in defaults"
@@ -383,7 +385,7 @@ def parse_config(
         raise ConfigurationError("dispatch", "must be a table", "write [dispatch] deadline = 30")
     dispatch = dict(raw_dispatch)
     check_dispatch(dispatch, _DISPATCH_KEYS)
-    warn_days = credential_warn_days(data.get("credentials", {}))
+    warn_days, check_hours = credential_settings(data.get("credentials", {}))
     channels: Mapping[str, Channel] = (
         Channels(specs, built) if specs else dict(Config.default(host).channels)
     )
@@ -394,6 +396,7 @@ def parse_config(
         shared_state=shared_state,
         dispatch=dispatch,
         credential_warn_days=warn_days,
+        credential_check_hours=check_hours,
         retry_ambiguous=frozenset(retry_ambiguous),
         status=parse_status(data.get("status", {})),
         source=source,

@@ -157,23 +157,30 @@ def check_dispatch(dispatch: Mapping[str, Any], known: set[str]) -> None:
             )
 
 
-def credential_warn_days(section: Any) -> float:
-    """``[credentials] warn_days``: how many days ahead ``unipost check`` warns (default 7)."""
+def credential_settings(section: Any) -> tuple[float, float]:
+    """``[credentials]``: ``warn_days`` ahead of an expiry (default 7) and the worker's
+    ``check_hours`` between rounds of checks (default 24; 0 turns them off)."""
     if not isinstance(section, Mapping):
         raise ConfigurationError(
             "credentials", "must be a table", "write [credentials] warn_days = 7"
         )
     for key in section:
-        if key != "warn_days":
-            raise ConfigurationError(f"credentials.{key}", "unknown key", "use warn_days")
-    days = section.get("warn_days", 7)
-    if not (conforms(days, float) and days >= 0):
-        raise ConfigurationError(
-            "credentials.warn_days",
-            f"in [credentials], warn_days must be a number of days of 0 or more, not {days!r}",
-            "write e.g. warn_days = 7",
-        )
-    return float(days)
+        if key not in ("warn_days", "check_hours"):
+            raise ConfigurationError(
+                f"credentials.{key}", "unknown key", "use warn_days or check_hours"
+            )
+    values = []
+    for key, default, example in (("warn_days", 7, 7), ("check_hours", 24, 24)):
+        value = section.get(key, default)
+        if not (conforms(value, float) and value >= 0):
+            unit = "days" if key == "warn_days" else "hours"
+            raise ConfigurationError(
+                f"credentials.{key}",
+                f"in [credentials], {key} must be a number of {unit} of 0 or more, not {value!r}",
+                f"write e.g. {key} = {example}",
+            )
+        values.append(float(value))
+    return values[0], values[1]
 
 
 def check_route_options(key: str, value: Mapping[str, Any]) -> None:

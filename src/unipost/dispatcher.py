@@ -23,6 +23,7 @@ from unipost._http import HttpPool
 from unipost.breaker import Breakers
 from unipost.channel import Channel
 from unipost.clock import Clock, default_clock
+from unipost.credential_watch import CredentialWatch
 from unipost.credentials import CredentialStatus
 from unipost.delivery import Lane
 from unipost.engine import Bulkhead, Engine, Settings
@@ -67,6 +68,8 @@ class Dispatcher:
     min_attempt_window: float = 1.0
     publication_lease: float = 10.0
     credential_warn_days: float = 7.0
+    #: The worker checks every channel's credentials this often (``unipost.toml`` sets 24 h).
+    credential_check_every: float | None = None
     verify_after: float = 600.0
     max_in_flight: int = 1000
     per_domain: int | None = None
@@ -103,8 +106,14 @@ class Dispatcher:
         self._walker = RouteWalker(self.engine, self.channels, rng)
         self.status_poller = StatusPoller(self.engine, self.status_sources, self.status)
         self._verifier = Verifier(self.engine, self.channels)
-        self._lane = BackgroundLane(self.engine, self._walker, self._verifier, self.status_poller)
         self._ops = Operations(self.engine, self.channels)
+        watch = None
+        if self.credential_check_every:
+            every = self.credential_check_every
+            watch = CredentialWatch(self.engine, self._ops.check, list(self.channels), every)
+        self._lane = BackgroundLane(
+            self.engine, self._walker, self._verifier, self.status_poller, watch
+        )
 
     @property
     def breakers(self) -> Breakers:

@@ -34,6 +34,7 @@ import httpx
 from unipost import lifecycle
 from unipost.breaker import Breaker, Severity
 from unipost.classify import parse_retry_after
+from unipost.clock import nap
 from unipost.engine import Engine
 from unipost.errors import ConfigurationError
 from unipost.records import Record
@@ -170,13 +171,7 @@ class StatusPoller:
                 self.engine.emit("status.error", source="*", error=repr(exc))
             due = self.next_due()
             wake = due if due is not None else clock.now() + self.settings.min_interval
-            sleeper = asyncio.ensure_future(clock.sleep(max(1.0, wake - clock.now())))
-            waiter = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waiter.cancel()
+            await nap(clock, max(1.0, wake - clock.now()), stop)
 
     # -- one feed ---------------------------------------------------------------------------
 

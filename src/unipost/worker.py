@@ -4,7 +4,8 @@ Each step asks the store for publications with a due record (not leased by
 a live driver), advances every one once with the background policy, and
 sleeps between empty polls. An attempt in progress always finishes first.
 Beside it, :meth:`BackgroundLane.run` keeps the status poller going
-(:mod:`unipost.status_poll`), so platform outages reach the breakers.
+(:mod:`unipost.status_poll`), so platform outages reach the breakers, and the
+scheduled credential checks (:mod:`unipost.credential_watch`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator
 
 import attrs
 
+from unipost.clock import nap
+from unipost.credential_watch import CredentialWatch
 from unipost.delivery import Lane
 from unipost.engine import Engine
 from unipost.records import State
@@ -34,6 +37,7 @@ class BackgroundLane:
     walker: RouteWalker
     verifier: Verifier
     status: StatusPoller | None = None
+    credentials: CredentialWatch | None = None
 
     async def step(self, *, limit: int = 100) -> int:
         """One worker step: every due publication advanced once, then the second looks
@@ -68,18 +72,20 @@ class BackgroundLane:
     async def run(self, *, stop: asyncio.Event | None = None, poll: float = 1.0) -> None:
         """Deliver due records until ``stop`` is set (``unipost worker``)."""
         stop = stop if stop is not None else asyncio.Event()
-        feeds = None
+        beside = []  # status feeds and credential checks run beside the deliveries
         if self.status is not None and self.status.feeds:
-            feeds = asyncio.ensure_future(self.status.run(stop))
+            beside.append(asyncio.ensure_future(self.status.run(stop)))
+        if self.credentials is not None:
+            beside.append(asyncio.ensure_future(self.credentials.run(stop)))
         try:
             while not stop.is_set():
                 if await self.step() == 0:
-                    await self._nap(stop, poll)
+                    await nap(self.engine.clock, poll, stop)
         finally:
-            if feeds is not None:
-                feeds.cancel()
+            for task in beside:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await feeds
+                    await task
 
     @contextlib.asynccontextmanager
     async def running(self, *, poll: float = 1.0) -> AsyncIterator[None]:
@@ -91,15 +97,6 @@ class BackgroundLane:
         finally:
             stop.set()
             await task
-
-    async def _nap(self, stop: asyncio.Event, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self.engine.clock.sleep(seconds))
-        waiter = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waiter.cancel()
 
     async def drain(self, *, until: float, poll: float = 1.0) -> None:
         """Run until nothing is due, or clock time ``until`` (tests, scripts)."""
