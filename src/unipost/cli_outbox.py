@@ -15,7 +15,7 @@ import attrs
 from unipost.cli_output import emit
 from unipost.config import Config
 from unipost.dispatcher import Dispatcher
-from unipost.errors import StoreError, UsageError
+from unipost.errors import DeliveryError, StoreError, UsageError
 from unipost.operations import blocked_by_credential as blocked_by
 from unipost.outbox import Attempt, Record, State, Store
 from unipost.progress import EventSink, WorkerLog
@@ -152,11 +152,7 @@ def cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher)
     if args.action == "retry":
         return retry(args, dispatcher)
     if args.action == "remove-duplicate":
-        record = dispatcher.remove_duplicate(args.record, args.platform_id)
-        removed = [c for c in record.extra.get("duplicates", []) if c.get("removed_at")]
-        last = max(removed, key=lambda copy: float(copy["removed_at"]))
-        line = f"removed the extra copy {last.get('url') or last.get('platform_id')}"
-        return done(args, {"record": record.id, "removed": last}, line)
+        return remove_duplicate(args, dispatcher)
     record = dispatcher.resolve(
         args.record, delivered=args.delivered, platform_id=args.platform_id, url=args.url
     )
@@ -165,6 +161,23 @@ def cmd_outbox(args: argparse.Namespace, config: Config, dispatcher: Dispatcher)
         {"record": record.id, "state": record.state.value},
         f"{record.id} is now {record.state.value}",
     )
+
+
+def remove_duplicate(args: argparse.Namespace, dispatcher: Dispatcher) -> int:
+    """Delete the extra copy a second look found; a platform's refusal is one line, exit 1."""
+    try:
+        record = dispatcher.remove_duplicate(args.record, args.platform_id)
+    except DeliveryError as exc:
+        print(
+            f"unipost: could not remove the extra copy: {exc.error_class.value}: {redact(str(exc))}"
+            " — the record stays flagged; remove it by hand or try again",
+            file=sys.stderr,
+        )
+        return 1
+    removed = [c for c in record.extra.get("duplicates", []) if c.get("removed_at")]
+    last = max(removed, key=lambda copy: float(copy["removed_at"]))
+    line = f"removed the extra copy {last.get('url') or last.get('platform_id')}"
+    return done(args, {"record": record.id, "removed": last}, line)
 
 
 def retry(args: argparse.Namespace, dispatcher: Dispatcher) -> int:
