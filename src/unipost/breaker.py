@@ -1,8 +1,11 @@
 """Circuit breakers, one per failure domain, so an outage costs probes, not retries.
 
 Opens on 5 consecutive counted failures or on a failure rate ≥ 50 % over the
-last 60 s (with ≥ 10 calls). After a failure, until a success, requests go one
-at a time (every process shares the breaker), so a burst cannot overshoot. While open, deliveries to the domain are not
+last 60 s (with ≥ 10 calls). Until a success in the last 60 s proves the domain
+up, at most the threshold of processes send to it at once (the others wait a
+moment), so many processes starting together at a down platform cannot
+overshoot; one process's own fan-out still goes out together. After a failure, until a success, requests go one at a time (every
+process shares the breaker). While open, deliveries to the domain are not
 attempted at all: ``first_of`` moves on at once. After the open time one probe
 is let through (half-open); success closes, failure re-opens for twice as long
 (30 s doubling to 10 min). Only failures that say "the platform is unwell"
@@ -65,7 +68,14 @@ class Admission(enum.Enum):
     ALLOWED = "allowed"
     PROBE = "probe"  # the one half-open request; report it with probe=True
     SINGLE = "single"  # failing, not open: the one request in flight; report with probe=True
+    TRIAL = "trial"  # not proven up: one of the few senders; report the verdict as a trial
+    WAIT = "wait"  # not proven up and enough other processes sending: ask again in a moment
     REFUSED = "refused"
+
+    @property
+    def verdict_arg(self) -> float:
+        """How a verdict names the claim it releases (``step``'s ``arg``)."""
+        return {Admission.PROBE: 1.0, Admission.SINGLE: 1.0, Admission.TRIAL: 2.0}.get(self, 0.0)
 
 
 @attrs.frozen(kw_only=True)
@@ -79,6 +89,7 @@ class BreakerSettings:
     probe_wait: float = 1.0  # how soon a delivery refused during a probe asks again
     probe_lease: float = 60.0  # a probe whose process died is given up after this long
     degraded_threshold: int = 2  # consecutive failures that open it while a feed says degraded
+    trial_wait: float = 0.2  # how soon a delivery told to WAIT asks again
 
 
 @attrs.frozen(kw_only=True)
@@ -95,6 +106,10 @@ class BreakerData:
     advisory: str = ""
     advisory_since: float = 0.0
     advisory_note: str = ""  # "Meta reports a major outage of the Graph API"
+    #: A success proves the domain up until then; before, few requests go at once.
+    proven_until: float = 0.0
+    #: The processes sending while it is unproven: (claimant, lease end).
+    trials: tuple[tuple[str, float], ...] = ()
 
     @property
     def advised_open(self) -> bool:
@@ -115,6 +130,7 @@ class BreakerData:
             **attrs.asdict(self, recurse=False),
             "state": self.state.value,
             "calls": list(self.calls),
+            "trials": [list(trial) for trial in self.trials],
         }
 
     @classmethod
@@ -132,15 +148,21 @@ class BreakerData:
             advisory=str(data.get("advisory") or ""),
             advisory_since=float(data.get("advisory_since") or 0.0),  # type: ignore[arg-type]
             advisory_note=str(data.get("advisory_note") or ""),
+            proven_until=float(data.get("proven_until") or 0.0),  # type: ignore[arg-type]
+            trials=tuple(
+                (str(who), float(end))
+                for who, end in data.get("trials") or []  # type: ignore[attr-defined]
+            ),
         )
 
 
-def _advice_only(data: BreakerData) -> BreakerData:
+def _advice_only(data: BreakerData, proven_until: float = 0.0) -> BreakerData:
     """A closed breaker that still remembers what the feed says."""
     return BreakerData(
         advisory=data.advisory,
         advisory_since=data.advisory_since,
         advisory_note=data.advisory_note,
+        proven_until=proven_until,
     )
 
 
@@ -154,11 +176,41 @@ def _open(data: BreakerData, now: float, duration: float) -> BreakerData:
     )
 
 
-def _tripped(data: BreakerData, cfg: BreakerSettings) -> bool:
-    threshold = cfg.failure_threshold
+def _threshold(data: BreakerData, cfg: BreakerSettings) -> int:
     if data.advisory:  # the platform itself says it is unwell: believe failures sooner
-        threshold = min(threshold, cfg.degraded_threshold)
-    if data.consecutive >= threshold:
+        return min(cfg.failure_threshold, cfg.degraded_threshold)
+    return cfg.failure_threshold
+
+
+def _live(data: BreakerData, now: float) -> tuple[tuple[str, float], ...]:
+    return tuple(trial for trial in data.trials if trial[1] > now)
+
+
+def _trial(
+    data: BreakerData, now: float, cfg: BreakerSettings, claimant: str
+) -> tuple[BreakerData, Admission]:
+    """Closed, no failure: free once a recent success proved the domain up. Before that,
+    at most the threshold of processes send at once, so a cold start of many cannot
+    overshoot it (a process's own fan-out goes together: it is one caller's choice)."""
+    if data.proven_until > now:
+        return data, Admission.ALLOWED
+    live = _live(data, now)
+    if any(who == claimant for who, _end in live):
+        return data, Admission.TRIAL  # already one of the senders: no write
+    if len(live) >= _threshold(data, cfg):
+        return data, Admission.WAIT
+    return attrs.evolve(data, trials=(*live, (claimant, now + cfg.probe_lease))), Admission.TRIAL
+
+
+def _trial_done(data: BreakerData, now: float, claimant: str) -> BreakerData:
+    """The claimant's first verdict frees its place: a success proves the domain anyway,
+    and after a failure nobody starts a trial."""
+    kept = tuple(trial for trial in _live(data, now) if trial[0] != claimant)
+    return data if kept == data.trials else attrs.evolve(data, trials=kept)
+
+
+def _tripped(data: BreakerData, cfg: BreakerSettings) -> bool:
+    if data.consecutive >= _threshold(data, cfg):
         return True
     if len(data.calls) < cfg.min_calls:
         return False
@@ -193,8 +245,9 @@ def step(
 ) -> tuple[BreakerData, Admission | None]:
     """Apply one operation; the answer is an :class:`Admission` for ``"allow"``.
 
-    Operations: ``allow`` (``arg`` 1.0 for the inline lane); ``ok``, ``fail``,
-    ``none`` (a verdict, ``arg`` 1.0 when it is the probe's); ``isolate``
+    Operations: ``allow`` (``arg`` 1.0 for the inline lane, ``note`` the claimant: the
+    process); ``ok``, ``fail``, ``none`` (a verdict, ``arg`` 1.0 when it is the probe's,
+    2.0 a trial's, ``note`` the claimant); ``isolate``
     (until ``arg``); ``reset``; ``advise_ok``, ``advise_minor``,
     ``advise_major`` (a status feed's word, ``arg`` since when, ``note`` why).
     """
@@ -205,11 +258,11 @@ def step(
             return data, Admission.REFUSED  # inline attempts skip a reported outage
 
         if data.state is BreakerState.CLOSED and not data.consecutive:
-            return data, Admission.ALLOWED
+            return _trial(data, now, cfg, note)
         if data.state is BreakerState.CLOSED:
             # Failing but not open yet: one request at a time finds out, so processes that
             # share the breaker cannot send a burst past the threshold meanwhile.
-            if data.probe_until > now:
+            if data.probe_until > now or _live(data, now):
                 return data, Admission.REFUSED
             return attrs.evolve(data, probe_until=now + cfg.probe_lease), Admission.SINGLE
         if data.state in (BreakerState.OPEN, BreakerState.ISOLATED):
@@ -228,9 +281,12 @@ def step(
     probe = arg == 1.0
     if probe:
         data = attrs.evolve(data, probe_until=0.0)
+    if arg == 2.0 and data.trials:  # a trial's verdict
+        data = _trial_done(data, now, note)
     if op == "none":
         return data, None
     ok = op == "ok"
+    proven = now + cfg.window
     if (
         ok
         and data.state is BreakerState.CLOSED
@@ -238,16 +294,19 @@ def step(
         and all(fine for _, fine in data.calls)
     ):
         # Nothing to count against: successes are recorded once the window holds a failure,
-        # so a healthy domain's deliveries cost no write to the shared state.
-        return data, None
+        # and the proof is renewed at most twice a window, so a healthy domain's
+        # deliveries rarely cost a write to the shared state.
+        if data.proven_until - now >= cfg.window / 2:
+            return data, None
+        return attrs.evolve(data, proven_until=proven), None
     calls = tuple(c for c in (*data.calls, (now, ok)) if c[0] >= now - cfg.window)
     data = attrs.evolve(data, calls=calls)
     if ok:
-        data = attrs.evolve(data, consecutive=0)
+        data = attrs.evolve(data, consecutive=0, proven_until=proven)
         if data.state is BreakerState.HALF_OPEN and probe:
-            return _advice_only(data), None
+            return _advice_only(data, proven), None
         return data, None
-    data = attrs.evolve(data, consecutive=data.consecutive + 1)
+    data = attrs.evolve(data, consecutive=data.consecutive + 1, proven_until=0.0)
     if data.state is BreakerState.HALF_OPEN and probe:
         return _open(data, now, min(cfg.open_cap, max(cfg.open_base, data.open_for * 2))), None
     if data.state is BreakerState.CLOSED and _tripped(data, cfg):
@@ -283,8 +342,8 @@ class Breaker:
     domain: str
     _owner: Breakers
 
-    def _apply(self, op: str, now: float, arg: float = 0.0) -> Admission | None:
-        return self._owner.apply(self.domain, op, now, arg)
+    def _apply(self, op: str, now: float, arg: float = 0.0, note: str = "") -> Admission | None:
+        return self._owner.apply(self.domain, op, now, arg, note)
 
     @property
     def data(self) -> BreakerData:
@@ -294,12 +353,13 @@ class Breaker:
     def state(self) -> BreakerState:
         return self.data.state
 
-    def admit(self, now: float, *, inline: bool = False) -> Admission:
-        """May a request be sent to this domain now? Claims the probe when half-open.
+    def admit(self, now: float, *, inline: bool = False, claimant: str = "") -> Admission:
+        """May a request be sent to this domain now? Claims the probe when half-open, a
+        trial for ``claimant`` (the process) while the domain is not proven up.
 
         The inline lane is refused while a status feed's reported outage holds
         the breaker open; the background lane takes the probes."""
-        answer = self._apply("allow", now, 1.0 if inline else 0.0)
+        answer = self._apply("allow", now, 1.0 if inline else 0.0, claimant)
         assert answer is not None
         return answer
 
@@ -310,10 +370,18 @@ class Breaker:
             return data.open_until
         return now + self._owner.settings.probe_wait
 
-    def record(self, now: float, *, ok: bool | None, probe: bool = False) -> None:
-        """Report an attempt: ``ok`` True/False, or None when it says nothing about health."""
+    def record(
+        self,
+        now: float,
+        *,
+        ok: bool | None,
+        admission: Admission = Admission.ALLOWED,
+        claimant: str = "",
+    ) -> None:
+        """Report an attempt: ``ok`` True/False, or None when it says nothing about health;
+        ``admission`` is what :meth:`admit` answered (a probe or trial claim is released)."""
         op = "none" if ok is None else ("ok" if ok else "fail")
-        self._apply(op, now, 1.0 if probe else 0.0)
+        self._apply(op, now, admission.verdict_arg, claimant)
 
     def isolate(self, until: float) -> None:
         self._apply("isolate", 0.0, until)

@@ -58,7 +58,7 @@ class RecordRunner:
     save_hook: Callable[[Record], None]
     rng: random.Random
     _attempts_here: int = 0
-    _probe: bool = False  # this run holds the domain's half-open probe
+    _claim: Admission = Admission.ALLOWED  # what the breaker granted (a probe, a trial...)
     _spent: str | None = None  # what the last budgeted retry cost (refunded on success)
     _deferred: bool = False  # handed to the background lane: this run sleeps no more
     _unlogged: Attempt | None = None  # the last attempt, committed with the record's next save
@@ -219,6 +219,9 @@ class RecordRunner:
                     await self._attempt()
                 elif not self.lane.inline or self.record.moved_on:
                     return  # parked: this run is done with it even if its short wake passed
+            if self._claim is Admission.WAIT:  # unproven domain, enough in flight: a moment
+                self._claim = Admission.ALLOWED
+                await engine.clock.sleep(engine.breakers.settings.trial_wait)
 
     def _defers(self, wait: float) -> bool:
         """The inline lane never sleeps longer than the Retry-After cap: it defers instead."""
@@ -250,19 +253,24 @@ class RecordRunner:
             self._commit(lifecycle.rate_wait(now + delay, now, patience_passed=passed))
             return False
         breaker = self.engine.breakers[self._domain]
-        admission = breaker.admit(now, inline=self.lane.inline)
+        owner = self.engine.settings.owner
+        admission = breaker.admit(now, inline=self.lane.inline, claimant=owner)
         if admission is Admission.REFUSED:
             self._commit(refusal(self.record, self._domain, breaker, now))
             return False
-        self._probe = admission is not Admission.ALLOWED  # its verdict releases the claim
+        self._claim = admission  # its verdict releases a probe's or a trial's claim
+        if admission is Admission.WAIT:
+            return False
         limiter.take(credential, limits, now)
         if admission is Admission.PROBE and self.channel.capabilities.health_check:
             return await self._health_probe()
         return True
 
     def _breaker_record(self, ok: bool | None) -> None:
-        probe, self._probe = self._probe, False
-        self.engine.breakers[self._domain].record(self._now, ok=ok, probe=probe)
+        claim, self._claim = self._claim, Admission.ALLOWED
+        owner = self.engine.settings.owner
+        breaker = self.engine.breakers[self._domain]
+        breaker.record(self._now, ok=ok, admission=claim, claimant=owner)
 
     async def _health_probe(self) -> bool:
         """Half-open: ask the channel's safe health check instead of risking a create.

@@ -73,15 +73,35 @@ local open_base, open_cap, probe_lease = tonumber(ARGV[8]), tonumber(ARGV[9]), t
 local degraded_threshold, note = tonumber(ARGV[11]), ARGV[12]
 local advisory, advisory_note = d.advisory or '', d.advisory_note or ''
 local advisory_since = num(d.advisory_since, 0)
+local proven_until = num(d.proven_until, 0)
+local trials = {}
+if type(d.trials) == 'table' then
+  for _, t in ipairs(d.trials) do
+    trials[#trials + 1] = {tostring(t[1]), tonumber(t[2])}
+  end
+end
 local before = raw or ''
+local function threshold()
+  if advisory ~= '' then return math.min(failure_threshold, degraded_threshold) end
+  return failure_threshold
+end
+local function live()
+  local kept = {}
+  for _, t in ipairs(trials) do if t[2] > now then kept[#kept + 1] = t end end
+  return kept
+end
 
 local function save()
   local list = {}
   for i, c in ipairs(calls) do list[i] = {f(c[1]), c[2]} end
+  local tlist = {}
+  for i, t in ipairs(trials) do tlist[i] = {t[1], f(t[2])} end
   local value = cjson.encode({state = state, open_until = f(open_until), open_for = f(open_for),
     consecutive = consecutive, probe_until = f(probe_until), calls = list,
-    advisory = advisory, advisory_since = f(advisory_since), advisory_note = advisory_note})
+    advisory = advisory, advisory_since = f(advisory_since), advisory_note = advisory_note,
+    proven_until = f(proven_until), trials = tlist})
   if #list == 0 then value = string.gsub(value, '"calls":{}', '"calls":[]') end
+  if #tlist == 0 then value = string.gsub(value, '"trials":{}', '"trials":[]') end
   redis.call('SET', KEYS[1], value)
   return value
 end
@@ -89,9 +109,9 @@ local function reset()
   redis.call('DEL', KEYS[1])
   return ''
 end
-local function closed_with_advice()
-  if advisory == '' then return reset() end
+local function closed_with_advice(proven)
   state, open_until, open_for, consecutive, probe_until, calls = 'closed', 0, 0, 0, 0, {}
+  trials, proven_until = {}, proven
   return save()
 end
 local function open(duration)
@@ -114,10 +134,22 @@ if op == 'allow' then
   if arg == 1 and advisory == 'major' and state ~= 'closed' then
     return {before, before, 'refused'}
   end
-  if state == 'closed' and consecutive == 0 then return {before, before, 'allowed'} end
+  if state == 'closed' and consecutive == 0 then
+    -- Not proven up by a recent success: at most the threshold of requests at once.
+    if proven_until > now then return {before, before, 'allowed'} end
+    -- At most the threshold of processes (claimants, in note) send while it is unproven.
+    local senders = live()
+    for _, t in ipairs(senders) do
+      if t[1] == note then return {before, before, 'trial'} end
+    end
+    if #senders >= threshold() then return {before, before, 'wait'} end
+    senders[#senders + 1] = {note, now + probe_lease}
+    trials = senders
+    return {before, save(), 'trial'}
+  end
   if state == 'closed' then
     -- Failing but not open yet: one request at a time, across every process.
-    if probe_until > now then return {before, before, 'refused'} end
+    if probe_until > now or #live() > 0 then return {before, before, 'refused'} end
     probe_until = now + probe_lease
     return {before, save(), 'single'}
   end
@@ -137,15 +169,23 @@ if op == 'reset' then return {before, reset(), ''} end
 local probe = arg == 1
 local changed = false
 if probe and probe_until ~= 0 then probe_until, changed = 0, true end
+if arg == 2 and #trials > 0 then
+  -- The claimant's (note's) first verdict frees its place.
+  local kept = {}
+  for _, t in ipairs(live()) do if t[1] ~= note then kept[#kept + 1] = t end end
+  if #kept ~= #trials then trials, changed = kept, true end
+end
 if op == 'none' then
   if changed then return {before, save(), ''} end
   return {before, before, ''}
 end
 local ok = op == 'ok'
+local proven = now + window
 if ok and state == 'closed' and consecutive == 0 then
   local all_fine = true
   for _, c in ipairs(calls) do if not c[2] then all_fine = false end end
   if all_fine then
+    if proven_until - now < window / 2 then proven_until, changed = proven, true end
     if changed then return {before, save(), ''} end
     return {before, before, ''}
   end
@@ -155,17 +195,15 @@ for _, c in ipairs(calls) do if c[1] >= now - window then kept[#kept + 1] = c en
 kept[#kept + 1] = {now, ok}
 calls = kept
 if ok then
-  consecutive = 0
-  if state == 'half_open' and probe then return {before, closed_with_advice(), ''} end
+  consecutive, proven_until = 0, proven
+  if state == 'half_open' and probe then return {before, closed_with_advice(proven), ''} end
   return {before, save(), ''}
 end
-consecutive = consecutive + 1
+consecutive, proven_until = consecutive + 1, 0
 if state == 'half_open' and probe then
   open(math.min(open_cap, math.max(open_base, open_for * 2)))
 elseif state == 'closed' then
-  local threshold = failure_threshold
-  if advisory ~= '' then threshold = math.min(threshold, degraded_threshold) end
-  local tripped = consecutive >= threshold
+  local tripped = consecutive >= threshold()
   if not tripped and #calls >= min_calls then
     local failures = 0
     for _, c in ipairs(calls) do if not c[2] then failures = failures + 1 end end

@@ -11,9 +11,15 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "routes-and-failures.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S)
 
 
-def test_the_page_has_its_three_examples() -> None:
-    assert len(BLOCKS) == 3
-    for heading in ("### Meta is down", "### A 429 storm", "### An ambiguous timeout"):
+def test_the_page_has_its_four_examples() -> None:
+    assert len(BLOCKS) == 4
+    headings = (
+        "### Meta is down",
+        "### A 429 storm",
+        "### An ambiguous timeout",
+        "### A second post behind the resend",
+    )
+    for heading in headings:
         assert heading in PAGE.read_text(encoding="utf-8")
 
 

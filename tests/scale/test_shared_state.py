@@ -88,7 +88,69 @@ def test_failures_from_two_processes_open_one_breaker(handle: Handles) -> None:
         assert state.breaker_step("meta", "allow", NOW + 5, CFG)[2] is Admission.REFUSED
         assert state.breaker("meta").state is BreakerState.OPEN
     assert set(a.breakers()) == {"meta"}
-    assert a.breaker_step("other", "allow", NOW, CFG)[2] is Admission.ALLOWED
+    assert a.breaker_step("other", "allow", NOW, CFG)[2] is Admission.TRIAL  # never proven up
+
+
+def test_a_cold_start_of_many_processes_sends_at_most_the_threshold(handle: Handles) -> None:
+    """#14.14: ten processes starting at once on a down platform: five send, five wait."""
+    states = [handle() for _ in range(3)]
+    answers: dict[str, Admission | None] = {}
+    lock = threading.Lock()
+    trial = Admission.TRIAL.verdict_arg
+
+    def ask(state: SharedState, claimants: list[str]) -> None:
+        for who in claimants:
+            answer = state.breaker_step("m", "allow", NOW, CFG, 0.0, who)[2]
+            with lock:
+                answers[who] = answer
+
+    names = [f"process-{n}" for n in range(10)]
+    threads = [
+        threading.Thread(target=ask, args=(state, names[i::3])) for i, state in enumerate(states)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    senders = [who for who, answer in answers.items() if answer is Admission.TRIAL]
+    assert len(senders) == CFG.failure_threshold
+    assert list(answers.values()).count(Admission.WAIT) == 10 - CFG.failure_threshold
+    # A sender's own fan-out goes together; a waiting process still waits.
+    waiting = next(who for who in names if who not in senders)
+    assert states[0].breaker_step("m", "allow", NOW, CFG, 0.0, senders[0])[2] is Admission.TRIAL
+    assert states[0].breaker_step("m", "allow", NOW, CFG, 0.0, waiting)[2] is Admission.WAIT
+    # One fails: nothing more is sent while the others are in flight; their failures open it.
+    states[1].breaker_step("m", "fail", NOW + 1, CFG, trial, senders[0])
+    assert states[2].breaker_step("m", "allow", NOW + 1, CFG, 0.0, waiting)[2] is Admission.REFUSED
+    for who in senders:  # the first sender's second request, then the others
+        states[2].breaker_step("m", "fail", NOW + 2, CFG, trial, who)
+    assert states[0].breaker("m").state is BreakerState.OPEN  # 6 requests from 5 processes
+    assert states[0].breaker("m").trials == ()
+
+
+def test_a_success_proves_the_domain_up_for_a_window_and_frees_every_request(
+    handle: Handles,
+) -> None:
+    a, b = handle(), handle()
+    trial = Admission.TRIAL.verdict_arg
+    assert a.breaker_step("m", "allow", NOW, CFG, 0.0, "a")[2] is Admission.TRIAL
+    a.breaker_step("m", "ok", NOW + 1, CFG, trial, "a")
+    assert b.breaker("m").trials == ()
+    assert b.breaker("m").proven_until == NOW + 1 + CFG.window
+    assert all(
+        b.breaker_step("m", "allow", NOW + 2, CFG, 0.0, f"p{n}")[2] is Admission.ALLOWED
+        for n in range(20)
+    )
+    # A success renews the proof only once half of it has passed (few writes when healthy).
+    assert a.breaker_step("m", "ok", NOW + 10, CFG)[1].proven_until == NOW + 1 + CFG.window
+    renewed = a.breaker_step("m", "ok", NOW + 40, CFG)[1]
+    assert renewed.proven_until == NOW + 40 + CFG.window
+    # Past the proof, senders are trials again; a process that died frees its place in time.
+    for n in range(CFG.failure_threshold):
+        assert b.breaker_step("m", "allow", NOW + 200, CFG, 0.0, f"p{n}")[2] is Admission.TRIAL
+    assert b.breaker_step("m", "allow", NOW + 200, CFG, 0.0, "late")[2] is Admission.WAIT
+    later = NOW + 200 + CFG.probe_lease
+    assert b.breaker_step("m", "allow", later, CFG, 0.0, "late")[2] is Admission.TRIAL
 
 
 def test_one_probe_at_a_time_across_processes(handle: Handles) -> None:
@@ -242,8 +304,9 @@ def test_unreachable_redis_falls_back_to_local_state_says_so_and_recovers() -> N
     try:
         for _ in range(5):  # deliveries go on, on this process's own breaker
             answer = state.breaker_step("m", "allow", NOW, CFG)[2]
-            assert answer in (Admission.ALLOWED, Admission.SINGLE)
-            state.breaker_step("m", "fail", NOW, CFG, float(answer is Admission.SINGLE))
+            assert answer in (Admission.TRIAL, Admission.SINGLE)
+            assert answer is not None
+            state.breaker_step("m", "fail", NOW, CFG, answer.verdict_arg)
         assert state.breaker_step("m", "allow", NOW + 1, CFG)[2] is Admission.REFUSED
         assert state.budget_spend("m", 5, 50)
         state.push_not_before("acct", NOW + 5)
@@ -254,7 +317,7 @@ def test_unreachable_redis_falls_back_to_local_state_says_so_and_recovers() -> N
         assert "delivery goes on" in recorder.events[0].fields["message"]
         server = RedisServer().start(port=port)
         try:
-            assert state.breaker_step("m", "allow", NOW + 2, CFG)[2] is Admission.ALLOWED
+            assert state.breaker_step("m", "allow", NOW + 2, CFG)[2] is Admission.TRIAL
             assert not state.degraded
             assert [e.name for e in recorder.events][-1] == "shared_state.restored"
         finally:
