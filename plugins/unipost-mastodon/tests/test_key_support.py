@@ -10,12 +10,8 @@ it was requested (superseriousbusiness/gotosocial issue #2723).
 
 from __future__ import annotations
 
-import datetime as dt
-import html
-import json
 from typing import Any
 
-import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 from unipost_mastodon import MastodonChannel
@@ -23,6 +19,8 @@ from unipost_mastodon._instance import key_problem
 
 from unipost import Dispatcher, MemoryStore, Post, State
 from unipost.testing import EventRecorder, VirtualClock
+
+from .fake_instance import BASE, Instance
 
 MASTODON = {"version": "4.3.2", "source_url": "https://github.com/mastodon/mastodon"}
 GLITCH = {"version": "4.3.2+glitch", "source_url": "https://github.com/glitch-soc/mastodon"}
@@ -48,93 +46,6 @@ def test_other_software_is_not_trusted(document: dict[str, str], named: str) -> 
     problem = key_problem(document)
     assert problem is not None
     assert named in problem
-
-
-BASE = "https://gts.example"
-
-
-class Instance:
-    """A Mastodon-API server on pytest-httpx whose POSTs may be applied with the answer lost.
-
-    ``honours_key`` decides whether a repeated Idempotency-Key returns the
-    first status (Mastodon) or creates another (the servers that ignore it).
-    """
-
-    def __init__(
-        self,
-        httpx_mock: HTTPXMock,
-        clock: VirtualClock,
-        document: dict[str, str],
-        *,
-        honours_key: bool,
-    ) -> None:
-        self.clock = clock
-        self.honours_key = honours_key
-        self.statuses: list[dict[str, Any]] = []  # oldest first
-        self.by_key: dict[str, dict[str, Any]] = {}
-        self.lose_answers = 0
-        self.posts = 0
-        self.listings = 0
-        configuration = {
-            "statuses": {
-                "max_characters": 500,
-                "max_media_attachments": 4,
-                "characters_reserved_per_url": 23,
-            }
-        }
-        httpx_mock.add_response(
-            url=f"{BASE}/api/v2/instance",
-            json={**document, "configuration": configuration},
-            is_reusable=True,
-        )
-        httpx_mock.add_response(
-            url=f"{BASE}/api/v1/accounts/verify_credentials",
-            json={"id": "7", "acct": "bakery", "username": "bakery"},
-            is_reusable=True,
-            is_optional=True,
-        )
-        httpx_mock.add_callback(
-            self.create,
-            method="POST",
-            url=f"{BASE}/api/v1/statuses",
-            is_reusable=True,
-            is_optional=True,
-        )
-        httpx_mock.add_callback(self.listing, method="GET", is_reusable=True, is_optional=True)
-
-    def add(self, text: str, at: float) -> dict[str, Any]:
-        n = len(self.statuses) + 1
-        created = dt.datetime.fromtimestamp(at, dt.UTC).isoformat().replace("+00:00", "Z")
-        status = {
-            "id": str(1000 + n),
-            "created_at": created,
-            "content": f"<p>{html.escape(text)}</p>",
-            "url": f"{BASE}/@bakery/{1000 + n}",
-        }
-        self.statuses.append(status)
-        return status
-
-    def create(self, request: httpx.Request) -> httpx.Response:
-        self.posts += 1
-        key = request.headers["Idempotency-Key"]
-        if self.honours_key and key in self.by_key:
-            return httpx.Response(200, json=self.by_key[key])
-        status = self.add(json.loads(request.content)["status"], self.clock.now())
-        self.by_key[key] = status
-        if self.lose_answers:
-            self.lose_answers -= 1
-            raise httpx.ReadTimeout("the answer was lost", request=request)
-        return httpx.Response(200, json=status)
-
-    def listing(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/api/v1/accounts/7/statuses"
-        self.listings += 1
-        newest_first = list(reversed(self.statuses))
-        max_id = request.url.params.get("max_id")
-        if max_id is not None:
-            newest_first = [s for s in newest_first if int(s["id"]) < int(max_id)]
-        limit = int(request.url.params.get("limit", "20"))
-        return httpx.Response(200, json=newest_first[:limit])
 
 
 def _dispatcher(clock: VirtualClock, recorder: EventRecorder, store: Any = None) -> Dispatcher:

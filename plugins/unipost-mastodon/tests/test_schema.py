@@ -18,6 +18,8 @@ from unipost_mastodon import MastodonChannel
 from unipost import Media, Post
 from unipost.testing import png
 
+from .fake_instance import check_delete
+
 SPEC = json.loads((Path(__file__).parent / "data" / "mastodon-openapi-subset.json").read_text())
 REGISTRY = Registry().with_resource("urn:mastodon", DRAFT202012.create_resource(SPEC))
 
@@ -98,3 +100,16 @@ def test_media_upload_matches_the_schema() -> None:
 def test_an_invalid_body_is_caught_by_the_schema() -> None:
     """Guard against a vacuous check: a wrong visibility must fail."""
     assert status_alternatives({"status": "x", "visibility": "everyone"}) == []
+
+
+def test_status_delete_matches_the_spec() -> None:
+    request = CHANNEL.delete_request("109384")
+    assert check_delete(request) == "109384"
+    assert request.url.params["delete_media"] == "true"
+
+
+def test_a_wrong_delete_is_caught_by_the_spec() -> None:
+    """Guard against a vacuous check: an undeclared parameter must fail."""
+    wrong = httpx.Request("DELETE", "https://social.example/api/v1/statuses/1?purge=1")
+    with pytest.raises(AssertionError, match="purge"):
+        check_delete(wrong)

@@ -97,6 +97,7 @@ CAPABILITIES = Capabilities(
     idempotency=Idempotency.CLIENT_ID | Idempotency.LOOKUP,
     limits=(Limit(rate=1666, per=3600.0, name="creates"),),  # 5,000 points/h, 3 per create
     health_check=True,  # getSession with the kept session: a read
+    deletes=True,  # com.atproto.repo.deleteRecord, for an extra copy a person asks to remove
 )
 
 
@@ -132,6 +133,15 @@ def _xrpc_error(response: httpx.Response) -> tuple[str | None, str | None]:
     return (name if isinstance(name, str) else None), (
         message if isinstance(message, str) else None
     )
+
+
+def _at_uri(uri: str) -> tuple[str, str, str]:
+    """(repo, collection, rkey) of a record's ``at://`` URI."""
+    parts = uri.removeprefix("at://").split("/") if uri.startswith("at://") else []
+    if len(parts) != 3 or not all(parts):
+        raise Permanent(f"{uri!r} is not a record URI like at://did:plc:…/{POST}/<rkey>")
+    repo, collection, rkey = parts
+    return repo, collection, rkey
 
 
 @attrs.frozen(kw_only=True)
@@ -446,6 +456,33 @@ class BlueskyChannel(Channel):
                 "a retry completes the thread without duplicates"
             )
         return Found(self._receipt(thread))
+
+    def delete_record_body(self, uri: str) -> dict[str, str]:
+        """The ``com.atproto.repo.deleteRecord`` input for the post at ``uri`` (at://repo/coll/rkey)."""
+        repo, collection, rkey = _at_uri(uri)
+        return {"repo": repo, "collection": collection, "rkey": rkey}
+
+    def delete_flow(self, platform_id: str, ctx: Context) -> Flow[None]:
+        """Delete one of this account's posts, named by its at:// URI (a thread's: its first).
+
+        Only that record goes: a thread's replies are records of their own.
+        deleteRecord "ensures it doesn't exist", so a post already gone is no error.
+        """
+        body = self.delete_record_body(platform_id)
+        session = yield from self._session_flow()
+        if body["collection"] != POST or body["repo"] not in (session.did, session.handle):
+            raise Permanent(
+                f"{platform_id} is not a post of @{session.handle or self.handle}; "
+                "only the account's own posts can be deleted"
+            )
+        yield from self._authed(
+            lambda token: httpx.Request(
+                "POST",
+                self._xrpc("com.atproto.repo.deleteRecord"),
+                headers=self._bearer(token),
+                json=body,
+            )
+        )
 
     def check_flow(self, ctx: Context) -> Flow[CredentialStatus]:
         """Sign in (or reuse the session) and ask the PDS who we are; the session's JWTs

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from unipost_bluesky import BlueskyChannel, tid_for
 
-from unipost import Media, Post
+from unipost import Dispatcher, Media, MemoryStore, Post
 from unipost.channel import Found
 from unipost.testing import check, check_status, deliver, lookup, png
 
@@ -147,3 +147,34 @@ def test_server_refuses_what_the_lexicon_refuses(pds: Pds) -> None:
         },
     )
     assert response.status_code == 400
+
+
+def test_an_extra_copy_is_deleted_from_the_repo_and_again_is_no_error(
+    pds: Pds, channel: BlueskyChannel
+) -> None:
+    """#14.5: remove-duplicate's deleteRecord on the real PDS; a copy already gone is a no-op."""
+    text = "Soup of the day: leek and potato"
+    copy = deliver(channel, Post(text=text), delivery_key="pds-copy")  # posted under another key
+
+    def flag(dispatcher: Dispatcher, record_id: str) -> None:
+        record = dispatcher.store.record(record_id)
+        record.possible_duplicate = True  # as the worker's second look would have it
+        record.extra = {"duplicates": [{"platform_id": copy.platform_id, "url": copy.url}]}
+        dispatcher.store.save(record)
+
+    with Dispatcher(channels={"bluesky": channel}, store=MemoryStore()) as dispatcher:
+        assert dispatcher.publish(Post(text=text, id="soup"), "bluesky").ok
+        [ours] = dispatcher.store.query(post_id="soup")
+        flag(dispatcher, ours.id)
+        assert not dispatcher.remove_duplicate(ours.id).possible_duplicate
+        gone = pds.xrpc(
+            "com.atproto.repo.getRecord",
+            repo=pds.did,
+            collection=POST,
+            rkey=copy.platform_id.rsplit("/", 1)[-1],
+        )
+        assert gone.status_code == 400
+        assert gone.json()["error"] == "RecordNotFound"
+        assert record(pds, str(ours.platform_id))["text"] == text
+        flag(dispatcher, ours.id)  # flagged again: the PDS "ensures it doesn't exist"
+        assert not dispatcher.remove_duplicate(ours.id).possible_duplicate

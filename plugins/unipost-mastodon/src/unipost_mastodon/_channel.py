@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, overload
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import attrs
 import httpx
@@ -92,6 +92,7 @@ def _capabilities(max_characters: int, max_media: int, url_length: int) -> Capab
         idempotency_window=3600.0,
         limits=(Limit(rate=300, per=300.0),),
         health_check=True,
+        deletes=True,  # DELETE /api/v1/statuses/:id, for the extra copy a resend left
     )
 
 
@@ -268,6 +269,14 @@ class MastodonChannel(Channel):
             "POST", self._url("/api/v1/statuses"), headers=headers, json=dict(body)
         )
 
+    def delete_request(self, status_id: str) -> httpx.Request:
+        return httpx.Request(
+            "DELETE",
+            self._url(f"/api/v1/statuses/{quote(status_id, safe='')}"),
+            headers=self._headers(),
+            params={"delete_media": "true"},
+        )
+
     def media_request(self, media: Media) -> httpx.Request:
         """``POST /api/v2/media``: multipart file, alt text as ``description``, ``focus``."""
         data: dict[str, str] = {}
@@ -330,35 +339,54 @@ class MastodonChannel(Channel):
         return facts
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
-        """Read the account's statuses back to the first attempt, for one showing this text."""
+        """Read the account's statuses back to the first attempt: every one showing this text.
+
+        The first created is the receipt, any other a duplicate (oldest first)
+        the second look after a resend flags for removal.
+        """
         if len(prepared.parts) > 1:
             return Unknown("a thread cannot be matched part by part; check the account")
         account = yield from self._account_flow()
         since = ctx.first_attempt_at - CLOCK_SLACK
         params = {"limit": "40", "exclude_reblogs": "true"}
-        match: Mapping[str, Any] | None = None
+        matches: list[Mapping[str, Any]] = []  # newest first, as the instance lists them
         for _page in range(LOOKUP_PAGES):
             response = yield self._get(f"/api/v1/accounts/{account}/statuses", **params)
             page = _statuses(response)
             if page is None:
                 return Unknown(f"{self.failure_domain} listed statuses without a JSON array")
             reached = not page
-            for status in page:  # newest first: the last match is the first one created
+            for status in page:
                 when = created_at(status)
                 if when is None or when < since:
                     reached = reached or when is not None
                     continue
                 if same_text(status, prepared.parts[0]):
-                    match = status
+                    matches.append(status)
             if reached:
                 break
             params = {**params, "max_id": str(page[-1].get("id"))}
         else:
-            if match is None:
+            if not matches:
                 return Unknown(
                     f"read {LOOKUP_PAGES} pages of statuses without reaching the first attempt"
                 )
-        return Absent() if match is None else Found(_receipt([match]))
+        if not matches:
+            return Absent()
+        first, *others = reversed(matches)
+        return Found(_receipt([first]), duplicates=tuple(_receipt([s]) for s in others))
+
+    def delete_flow(self, platform_id: str, ctx: Context) -> Flow[None]:
+        """``DELETE /api/v1/statuses/:id`` (media too, not kept 24 h for a redraft).
+
+        The id is one the lookup read from the account's own statuses, so a
+        404 or 410 means it is gone already: the copy is removed, as asked.
+        """
+        try:
+            yield self.delete_request(platform_id)
+        except Permanent as error:
+            if error.status not in (404, 410):
+                raise
 
     def _account_flow(self) -> Flow[str]:
         """The token's account id, asked once."""

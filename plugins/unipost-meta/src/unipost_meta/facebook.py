@@ -48,6 +48,10 @@ _IMAGES = frozenset(
 )
 
 
+#: Graph's code/subcode for an object that does not exist or cannot be loaded.
+_GONE = "100/33"
+
+
 def post_url(post_id: str) -> str:
     """A working link to a Page post when Graph does not give ``permalink_url``."""
     return f"https://www.facebook.com/{post_id}"
@@ -72,6 +76,7 @@ class FacebookChannel(GraphChannel):
         hashtags=True,
         idempotency=Idempotency.LOOKUP,
         health_check=True,
+        deletes=True,  # DELETE /{page-post-id}, for the extra copy a resend left
     )
     permissions: ClassVar[tuple[str, ...]] = ("pages_manage_posts", "pages_read_engagement")
 
@@ -164,30 +169,55 @@ class FacebookChannel(GraphChannel):
         return link if isinstance(link, str) and link else post_url(post_id)
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
-        """Search the Page's recent (or scheduled) posts for one with the same text."""
+        """Every recent (or scheduled) Page post with the same text, the first created first."""
         if not prepared.text.strip():
             return Unknown("a Facebook post without text cannot be matched")
         edge = "scheduled_posts" if prepared.payload.get("scheduled_publish_time") else "posts"
         since = lookup_since(ctx)
         fields = {"fields": "id,message,created_time,permalink_url", "limit": 100}
-        match = yield from search_recent(
+        matches = yield from search_recent(
             self.get(self.page_id, edge, params=fields), "message", prepared.text, since=since
         )
-        if isinstance(match, Unknown):
-            return match
-        if match is None:
+        if isinstance(matches, Unknown):
+            return matches
+        if not matches:
             return Absent()
-        post_id = str(match.get("id"))
-        link = match.get("permalink_url")
-        return Found(
-            Receipt(platform_id=post_id, url=link if isinstance(link, str) else post_url(post_id))
-        )
+        first, *others = (_receipt(match) for match in matches)
+        return Found(first, duplicates=tuple(others))
+
+    def delete_flow(self, platform_id: str, ctx: Context) -> Flow[None]:
+        """``DELETE /{page-post-id}`` with the Page token (Graph answers ``{"success": true}``).
+
+        Graph answers code 100/33 ("does not exist, cannot be loaded due to
+        missing permissions") both for a post already gone and for one the
+        token may not touch, so the post is read again: unreadable too, it is
+        gone and the copy counts as removed; still there, the refusal stands.
+        """
+        try:
+            response = yield (self.remove(platform_id))
+        except Permanent as refused:
+            if refused.platform_code != _GONE:
+                raise
+            try:
+                yield (self.get(platform_id, params={"fields": "id"}))
+            except Permanent as unread:
+                if unread.platform_code == _GONE:
+                    return
+            raise refused from None
+        if json_body(response).get("success") is not True:
+            raise Permanent(f"Facebook did not confirm deleting {platform_id}")
 
     def identity_request(self) -> httpx.Request:
         return self.get(self.page_id, params={"fields": "id,name"})
 
     def describe_identity(self, body: Mapping[str, Any]) -> str:
         return f"Facebook Page {body.get('name') or self.page_id}"
+
+
+def _receipt(match: Mapping[str, Any]) -> Receipt:
+    post_id = str(match.get("id"))
+    link = match.get("permalink_url")
+    return Receipt(platform_id=post_id, url=link if isinstance(link, str) else post_url(post_id))
 
 
 @hookimpl

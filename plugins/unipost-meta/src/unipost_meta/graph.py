@@ -190,6 +190,11 @@ class GraphChannel(Channel):
             extensions=extensions,
         )
 
+    def remove(self, *path: str) -> httpx.Request:
+        """A delete of one of the account's own objects (``DELETE /{id}``)."""
+        headers, query = self._auth(None)
+        return httpx.Request("DELETE", self.url(*path), params=query, headers=headers)
+
     def classify(self, response: httpx.Response, *, now: float) -> DeliveryError | None:
         return error_for_graph(response, now=now)
 
@@ -420,18 +425,23 @@ class ContainerChannel(GraphChannel):
         return status if isinstance(status, str) else None
 
     def find_recent(self, prepared: Prepared, ctx: Context) -> Flow[str | Unknown | None]:
-        """The id of this account's post with ``prepared``'s text made since the first attempt."""
-        since = lookup_since(ctx)
+        """The id of this account's newest post with ``prepared``'s text since the first attempt."""
+        matches = yield from self.find_all(prepared, ctx)
+        if isinstance(matches, Unknown):
+            return matches
+        return str(matches[-1].get("id")) if matches else None
+
+    def find_all(self, prepared: Prepared, ctx: Context) -> Flow[list[Mapping[str, Any]] | Unknown]:
+        """Every post of this account with ``prepared``'s text since the first attempt."""
         fields = {"fields": f"id,{self.text_field},timestamp", "limit": 100}
-        match = yield from search_recent(
-            self.get(self.user_id, self.media_list_edge, params=fields),
-            self.text_field,
-            prepared.text,
-            since=since,
+        return (
+            yield from search_recent(
+                self.get(self.user_id, self.media_list_edge, params=fields),
+                self.text_field,
+                prepared.text,
+                since=lookup_since(ctx),
+            )
         )
-        if match is None or isinstance(match, Unknown):
-            return match
-        return str(match.get("id"))
 
     def permalink(self, media_id: str) -> Flow[str | None]:
         """The post's public URL; a failure here must not fail a delivery that happened."""
@@ -443,13 +453,17 @@ class ContainerChannel(GraphChannel):
         return link if isinstance(link, str) else None
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
-        """Find a post with the same text among the account's recent ones."""
+        """Every post with the same text among the account's recent ones, the first created first."""
         if not prepared.text.strip():
             return Unknown(f"{self.name} cannot match a post without text")
-        media_id = yield from self.find_recent(prepared, ctx)
-        if media_id is None:
+        matches = yield from self.find_all(prepared, ctx)
+        if isinstance(matches, Unknown):
+            return matches
+        if not matches:
             return Absent()
-        if isinstance(media_id, Unknown):
-            return media_id
-        link = yield from self.permalink(media_id)
-        return Found(Receipt(platform_id=media_id, url=link))
+        receipts = []
+        for match in matches:
+            media_id = str(match.get("id"))
+            link = yield from self.permalink(media_id)
+            receipts.append(Receipt(platform_id=media_id, url=link))
+        return Found(receipts[0], duplicates=tuple(receipts[1:]))

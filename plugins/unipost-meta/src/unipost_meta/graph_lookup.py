@@ -59,19 +59,21 @@ def lookup_since(ctx: Context) -> float:
 
 def search_recent(
     first_page: httpx.Request, text_field: str, expected: str, *, since: float
-) -> Flow[Mapping[str, Any] | Unknown | None]:
+) -> Flow[list[Mapping[str, Any]] | Unknown]:
     """Page back through an account's posts (newest first) to ``since``.
 
-    Returns the newest item created since then with the ``expected`` text,
-    None when the listing reached back past ``since`` without one, and
-    :class:`Unknown` when it could not look that far (a proven absence is what
-    allows a resend, so running out of pages is never "absent").
+    Returns every item created since then with the ``expected`` text, the
+    first created first (more than one is a post that went out twice: the
+    others are the extra copies a second look flags); an empty list when the
+    listing reached back past ``since`` without one; :class:`Unknown` when it
+    could not look that far and found none (a proven absence is what allows a
+    resend, so running out of pages is never "absent").
     """
     request: httpx.Request | None = first_page
-    best: tuple[float, Mapping[str, Any]] | None = None
+    found: list[tuple[float, Mapping[str, Any]]] = []  # newest first, as listed
     for _page in range(LOOKUP_PAGES):
         if request is None:
-            return None if best is None else best[1]
+            return _oldest_first(found)
         response = yield request
         body = json_body(response)
         items = body.get("data")
@@ -87,10 +89,10 @@ def search_recent(
             if created < since:
                 reached = True
                 continue
-            if same_text(item.get(text_field), expected) and (best is None or created > best[0]):
-                best = (created, item)
+            if same_text(item.get(text_field), expected):
+                found.append((created, item))
         if reached:
-            return None if best is None else best[1]
+            return _oldest_first(found)
         paging = body.get("paging")
         following = paging.get("next") if isinstance(paging, Mapping) else None
         request = (
@@ -98,6 +100,12 @@ def search_recent(
             if isinstance(following, str) and following
             else None
         )
-    if best is not None:
-        return best[1]
+    if found:
+        return _oldest_first(found)
     return Unknown(f"read {LOOKUP_PAGES} pages of recent posts without reaching the first attempt")
+
+
+def _oldest_first(found: list[tuple[float, Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    """Listed newest first; a second holds several posts, so listing order breaks ties."""
+    ranked = sorted(enumerate(found), key=lambda entry: (entry[1][0], -entry[0]))
+    return [item for _index, (_created, item) in ranked]

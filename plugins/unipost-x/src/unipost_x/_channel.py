@@ -59,6 +59,7 @@ MEDIA_TYPES = frozenset(
 )
 REPLY_SETTINGS = ("following", "mentionedUsers", "subscribers", "verified")
 _URL = re.compile(r"https?://\S+")
+_NOT_FOUND = "/2/problems/resource-not-found"  # under https://api.x.com (api.twitter.com before)
 
 CAPABILITIES = Capabilities(
     text_limit=280,
@@ -74,7 +75,15 @@ CAPABILITIES = Capabilities(
     idempotency=Idempotency.LOOKUP,
     limits=(Limit(rate=100, per=900.0, name="create-15min"),),
     health_check=True,  # check() is GET /2/users/me
+    deletes=True,  # DELETE /2/tweets/:id, for the extra copy a resend left
 )
+
+
+def _not_found(errors: object) -> bool:
+    """Whether X's partial-error list says the post does not exist (resource-not-found)."""
+    return isinstance(errors, list) and any(
+        isinstance(e, Mapping) and str(e.get("type", "")).endswith(_NOT_FOUND) for e in errors
+    )
 
 
 def _without_urls(value: str) -> str:
@@ -300,10 +309,11 @@ class XChannel(Channel):
         return self._me
 
     def lookup_flow(self, prepared: Prepared, ctx: Context) -> Flow[LookupResult]:
-        """Find the first part among the account's posts since the first attempt.
+        """Every post of the account since the first attempt that shows the first part.
 
         ``GET /2/users/{id}/tweets`` with ``start_time`` at the first attempt,
-        paged to the end; only posts created at or after it can be ours.
+        paged to the end; only posts created at or after it can be ours. The
+        first created is the receipt, any later one a copy (oldest first).
         """
         since = ctx.first_attempt_at
         if since <= 0:
@@ -312,6 +322,7 @@ class XChannel(Channel):
         wanted = _without_urls(prepared.parts[0])
         start = dt.datetime.fromtimestamp(int(since), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         token: str | None = None
+        found: list[tuple[float, str]] = []  # newest first, as listed
         for _ in range(10):
             params = {"start_time": start, "max_results": "100", "post.fields": "created_at"}
             if token:
@@ -324,13 +335,47 @@ class XChannel(Channel):
                     continue
                 when = dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
                 if when >= int(since) and _without_urls(str(tweet.get("text", ""))) == wanted:
-                    tweet_id = str(tweet["id"])
-                    return Found(Receipt(platform_id=tweet_id, url=self._url(tweet_id)))
+                    found.append((when, str(tweet["id"])))
             meta = page.get("meta")
             token = meta.get("next_token") if isinstance(meta, Mapping) else None
             if not token:
-                return Absent()
-        return Unknown("more than 1,000 posts since the first attempt; not all were read")
+                break
+        else:
+            if not found:
+                return Unknown("more than 1,000 posts since the first attempt; not all were read")
+        if not found:
+            return Absent()
+        ranked = sorted(enumerate(found), key=lambda entry: (entry[1][0], -entry[0]))
+        first, *others = (
+            Receipt(platform_id=tweet_id, url=self._url(tweet_id))
+            for _index, (_when, tweet_id) in ranked
+        )
+        return Found(first, duplicates=tuple(others))
+
+    def delete_flow(self, platform_id: str, ctx: Context) -> Flow[None]:
+        """``DELETE /2/tweets/:id`` (scope ``tweet.write``); X answers ``{"data": {"deleted": true}}``.
+
+        The id came from the account's own timeline, so "not found" means it
+        is gone already: the copy counts as removed.
+        """
+        try:
+            response = yield from self.send(self.delete_request(platform_id), ctx.now)
+        except Permanent as error:
+            if error.status == 404:
+                return
+            raise
+        body = json_object(response)
+        data = body.get("data")
+        if isinstance(data, Mapping) and data.get("deleted") is True:
+            return
+        if _not_found(body.get("errors")):
+            return
+        raise Permanent(f"X did not delete post {platform_id}", status=response.status_code)
+
+    def delete_request(self, tweet_id: str) -> Callable[[str | None], httpx.Request]:
+        return lambda token: httpx.Request(
+            "DELETE", f"{self.base_url}/2/tweets/{tweet_id}", headers=self._headers(token)
+        )
 
     def _timeline_request(
         self, user_id: str, params: dict[str, str]
