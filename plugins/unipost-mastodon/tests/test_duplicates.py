@@ -157,8 +157,10 @@ def test_a_refused_delete_keeps_the_flag_and_says_why(
     record_id, late = _flagged(server, clock, config, capsys)
     server.refuse_deletes = True  # a token without write:statuses
     code, out, err = _run(capsys, config, "outbox", "remove-duplicate", record_id)
-    assert code != 0
+    assert code == 1
+    assert "could not remove the extra copy: forbidden:" in err
     assert "This action is outside the authorized scopes" in err
+    assert "unexpected" not in err
     assert "Traceback" not in err + out
     assert late in server.statuses
     code, out, _ = _run(capsys, config, "outbox", "show", record_id)
