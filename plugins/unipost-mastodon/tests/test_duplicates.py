@@ -17,7 +17,7 @@ from unipost import Post
 from unipost.cli import main
 from unipost.clock import SystemClock, set_default_clock
 from unipost.plugin import Found
-from unipost.testing import VirtualClock, lookup
+from unipost.testing import VirtualClock, delete, lookup
 
 from .fake_instance import BASE, Instance
 from .test_key_support import GOTOSOCIAL
@@ -179,3 +179,17 @@ def test_the_lookup_lists_every_copy_the_first_created_first(
     assert isinstance(result, Found)
     assert [c.platform_id for c in result.copies] == [c["id"] for c in copies]
     assert result.receipt.url == copies[0]["url"]
+
+
+def test_delete_flow_removes_one_status_and_takes_a_gone_one_as_removed(
+    httpx_mock: HTTPXMock, clock: VirtualClock
+) -> None:
+    server = Instance(httpx_mock, clock, GOTOSOCIAL, honours_key=False)
+    kept = server.add("Open 9-5 today", clock.now())
+    extra = server.add("Open 9-5 today", clock.now() + 30)
+    channel = MastodonChannel(instance=BASE, token="gts-t0k3n-1234")
+    delete(channel, extra["id"])
+    assert server.statuses == [kept]
+    delete(channel, extra["id"])  # already gone (404): removed, as asked
+    assert server.deletes == [extra["id"], extra["id"]]
+    assert server.statuses == [kept]

@@ -15,7 +15,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from unipost.clock import SystemClock, set_default_clock
-from unipost.testing._drive import adeliver, check, check_status, deliver, lookup, make_context
+from unipost.testing._drive import (
+    adeliver,
+    check,
+    check_status,
+    delete,
+    deliver,
+    lookup,
+    make_context,
+)
 from unipost.testing.clock import VirtualClock
 from unipost.testing.fake import (
     EventRecorder,
@@ -35,6 +43,7 @@ __all__ = [
     "adeliver",
     "check",
     "check_status",
+    "delete",
     "deliver",
     "fake_channel",
     "lands_later",

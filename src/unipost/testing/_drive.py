@@ -74,6 +74,11 @@ def lookup(channel: Channel, post: Post | Prepared, **kwargs: object) -> LookupR
     return asyncio.run(_with_pool(channel, lambda ctx: channel.lookup(prepared, ctx), **kwargs))
 
 
+def delete(channel: Channel, platform_id: str, **kwargs: object) -> None:
+    """Run the channel's ``delete_flow`` for one of its posts once (``Capabilities.deletes``)."""
+    asyncio.run(_with_pool(channel, lambda ctx: channel.delete(platform_id, ctx), **kwargs))
+
+
 def check_status(channel: Channel, **kwargs: object) -> CredentialStatus:
     """Run the channel's credential/health check once: who it is and when it lapses."""
     return as_status(asyncio.run(_with_pool(channel, channel.check, **kwargs)))
